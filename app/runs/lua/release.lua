@@ -1,0 +1,7 @@
+-- Drop a lease only while run_id still holds it (a late release must not free a successor's lease).
+-- KEYS: lease, stop request of run_id. ARGV: run_id.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+redis.call('DEL', KEYS[2])
+return 1

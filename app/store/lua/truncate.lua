@@ -1,0 +1,18 @@
+-- Keep the `keep` most recent messages. KEYS: messages hash, message order list. ARGV: keep.
+-- Returns {kept, deleted}.
+local n = redis.call('LLEN', KEYS[2])
+local keep = math.max(0, tonumber(ARGV[1]))
+if keep >= n then
+  return {n, 0}
+end
+local drop = n - keep
+local ids = redis.call('LRANGE', KEYS[2], 0, drop - 1)
+for i = 1, #ids, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(ids, i, math.min(i + 999, #ids)))
+end
+if keep == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2])
+else
+  redis.call('LTRIM', KEYS[2], drop, -1)
+end
+return {keep, drop}
