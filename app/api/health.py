@@ -1,0 +1,47 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import MediaType, Response, get
+
+from app.errors import AppError
+
+from app.api.deps import Services  # noqa: TC001 - Litestar reads handler annotations at runtime
+
+__all__ = ["routes"]
+
+
+@get("/healthz", media_type=MediaType.JSON)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", media_type=MediaType.JSON)
+async def readyz(services: Services) -> Response[dict[str, Any]]:
+    checks: dict[str, str] = {}
+    for name, backend in (("buffer", services.buffer), ("store", services.store), ("registry", services.registry)):
+        try:
+            await backend.ping()
+            checks[name] = "ok"
+        except AppError as exc:
+            checks[name] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    return Response({"status": "ready" if ready else "unavailable", "checks": checks},
+                    status_code=200 if ready else 503)
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4")
+async def metrics(services: Services) -> str:
+    lines = [
+        "# HELP chat_active_runs Runs executing on this instance.",
+        "# TYPE chat_active_runs gauge",
+        f"chat_active_runs {services.runs.active_tasks}",
+    ]
+    for name, value in sorted(services.counters.items()):
+        lines += [f"# TYPE chat_{name}_total counter", f"chat_{name}_total {value}"]
+    return "\n".join(lines) + "\n"
+
+
+routes = [healthz, readyz, metrics]

@@ -1,0 +1,176 @@
+"""Domain records shared by every layer. Only the stdlib and msgspec here.
+
+Stored records follow msgspec's schema-evolution rules: new fields get defaults, field types never change,
+and nothing stored is `array_like`. Field names are camelCase on the wire (`rename="camel"`), matching the
+AI SDK's UIMessage so stored parts go back to clients unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ChatRequest",
+    "Conversation",
+    "FinishReason",
+    "Message",
+    "MessagePart",
+    "Principal",
+    "PendingToolCall",
+    "Role",
+    "SuspendedRun",
+    "Usage",
+    "new_id",
+    "now_ms",
+]
+
+Role = Literal["system", "user", "assistant"]
+Visibility = Literal["public", "private"]
+Mood = Literal["serious", "friendly", "normal"]
+FinishReason = Literal["stop", "length", "content-filter", "tool-calls", "error", "interrupted", "other"]
+
+
+def new_id(prefix: str = "") -> str:
+    """A random id; `prefix` makes ids self-describing in logs (`run-…`, `msg-…`)."""
+    return f"{prefix}{uuid.uuid4().hex}" if prefix else str(uuid.uuid4())
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: resolved from a token, a JWT, or the host's `authenticate` callable."""
+
+    user_id: str
+    tier: str = "free"
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class MessagePart(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """One part of a message, shaped like an AI SDK UIMessage part.
+
+    `type` is `text`, `reasoning`, `file`, `step-start`, `data-<name>` or `tool-<toolName>`; tool type names
+    are open-ended, so this is one Struct with optional fields rather than a tagged union.
+    """
+
+    type: str
+    text: str | None = None
+    media_type: str | None = None
+    url: str | None = None
+    filename: str | None = None
+    tool_call_id: str | None = None
+    state: str | None = None
+    input: Any = None
+    output: Any = None
+    error_text: str | None = None
+    approval: dict[str, Any] | None = None
+    data: Any = None
+    provider_metadata: dict[str, Any] | None = None
+
+    @property
+    def tool_name(self) -> str | None:
+        return self.type[5:] if self.type.startswith("tool-") else None
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """A stored chat message."""
+
+    id: str
+    conversation_id: str
+    role: Role
+    parts: tuple[MessagePart, ...] = ()
+    created_at: int = msgspec.field(default_factory=now_ms)
+    provider: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    run_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text or "" for p in self.parts if p.type == "text")
+
+
+class Conversation(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """A stored conversation (a thread, a chat)."""
+
+    id: str
+    user_id: str
+    title: str | None = None
+    channel: str = "api"
+    visibility: Visibility = "private"
+    created_at: int = msgspec.field(default_factory=now_ms)
+    updated_at: int = msgspec.field(default_factory=now_ms)
+    provider: str | None = None
+    model: str | None = None
+
+
+class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """The one internal form every request shape of `POST /api/chat` normalises into."""
+
+    parts: tuple[MessagePart, ...]
+    conversation_id: str | None = None
+    message_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    mood: Mood = "normal"
+    web_search: bool = False
+    channel: str = "api"
+    visibility: Visibility = "private"
+    dialect: Literal["ui", "plain", "seed003"] = "ui"
+    stream: bool = True
+    approvals: tuple[ApprovalDecision, ...] = ()
+    """Tool approval decisions carried by an AI SDK request (`approval-responded` tool parts)."""
+
+
+class ApprovalDecision(msgspec.Struct, frozen=True, kw_only=True):
+    tool_call_id: str | None = None
+    approval_id: str | None = None
+    approved: bool = False
+    reason: str | None = None
+
+
+class PendingToolCall(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A tool call the model made that waits for a human decision."""
+
+    tool_call_id: str
+    tool_name: str
+    input: Any = None
+    approval_id: str | None = None
+    needs_approval: bool = True
+
+
+class SuspendedRun(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A run paused for tool approval; everything needed to resume it on any instance.
+
+    The assistant message produced so far (with its tool parts in `approval-requested` state) is stored
+    as a normal message under `message_id`; this record holds the rest of the loop's state.
+    """
+
+    run_id: str
+    conversation_id: str
+    user_id: str
+    message_id: str
+    pending: tuple[PendingToolCall, ...]
+    step: int
+    provider: str
+    model: str
+    mood: Mood = "normal"
+    web_search: bool = False
+    created_at: int = msgspec.field(default_factory=now_ms)

@@ -1,0 +1,278 @@
+"""Starting, resuming and stopping runs: admission (ownership, one run per conversation, limits,
+idempotency), storing the user message, then handing the run to a background task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+from app.errors import AppError, ConflictError, ForbiddenError, NotFoundError
+from app.models import ApprovalDecision, ChatRequest, Conversation, Message, Principal, Usage, new_id
+from app.providers.registry import is_reasoning_model
+from app.runs.assembly import MessageBuilder
+from app.runs.executor import Run, RunSpec
+
+if TYPE_CHECKING:
+    from app.providers.base import Provider
+    from app.providers.registry import ProviderRegistry
+    from app.runs.executor import RunDeps
+
+__all__ = ["RunHandle", "RunLimits", "RunService", "heuristic_title"]
+
+log = logging.getLogger("app.runs")
+
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+Titler = Callable[["Provider", str, str], Awaitable[str]]
+
+
+class Admission(Protocol):
+    headers: dict[str, str]
+
+
+class RunLimits(Protocol):
+    """What the run service needs from `app.limits.Limits`."""
+
+    async def admit(self, principal: Principal, ip: str, *, run_id: str, estimate_tokens: int = 0) -> Admission: ...
+
+    async def refresh(self, admission: Admission) -> None: ...
+
+    async def settle(self, admission: Admission, usage: Usage | None) -> None: ...
+
+
+class RunHandle(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a client reads the run: the conversation's stream, from the start."""
+
+    conversation_id: str
+    run_id: str
+    message_id: str
+    provider: str
+    model: str
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    replay: bool = False
+    """True when an idempotent retry was answered with an earlier run."""
+
+
+def heuristic_title(text: str) -> str:
+    """A title from the first words of the first message, when no model title is available."""
+    words = text.split()
+    title = " ".join(words[:8])
+    if len(title) > 60:
+        title = title[:57].rstrip() + "..."
+    return title or "New chat"
+
+
+class RunService:
+    def __init__(
+        self,
+        deps: RunDeps,
+        providers: ProviderRegistry,
+        *,
+        limits: RunLimits | None = None,
+        titler: Titler | None = None,
+    ) -> None:
+        self.deps = deps
+        self.providers = providers
+        self.limits = limits
+        self.titler = titler
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active_tasks(self) -> int:
+        return len(self._tasks)
+
+    async def owned_conversation(self, principal: Principal, conversation_id: str, *, write: bool) -> Conversation:
+        """The conversation if the caller may use it: 404 when missing, 403 when someone else's
+        (public conversations are readable by anyone authenticated, never writable)."""
+        conversation = await self.deps.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise NotFoundError("conversation not found")
+        if conversation.user_id != principal.user_id and (write or conversation.visibility != "public"):
+            raise ForbiddenError()
+        return conversation
+
+    async def start(
+        self, principal: Principal, request: ChatRequest, *, ip: str, idempotency_key: str | None = None
+    ) -> RunHandle:
+        store, registry = self.deps.store, self.deps.registry
+        conversation_id = request.conversation_id or new_id()
+        conversation = await store.get_conversation(conversation_id)
+        if conversation is not None and conversation.user_id != principal.user_id:
+            raise ForbiddenError()
+        provider, model = self.providers.resolve(request.provider, request.model)
+        run_id = new_id("run-")
+        message_id = new_id("msg-")
+        if idempotency_key:
+            earlier = await registry.claim_idempotency(
+                f"idem:{principal.user_id}:{idempotency_key}", f"{conversation_id} {run_id} {message_id}",
+                ttl=IDEMPOTENCY_TTL,
+            )
+            if earlier is not None:
+                handle = await self._earlier_run(earlier, provider.name, model)
+                if handle is not None:
+                    return handle
+        spec = RunSpec(
+            run_id=run_id,
+            conversation=conversation or Conversation(
+                id=conversation_id, user_id=principal.user_id, channel=request.channel,
+                visibility=request.visibility, provider=provider.name, model=model,
+            ),
+            user_id=principal.user_id, provider=provider.name, model=model, message_id=message_id,
+            mood=request.mood, web_search=request.web_search, tools_enabled=not is_reasoning_model(model),
+        )
+        user_message = Message(
+            id=request.message_id or new_id("msg-"), conversation_id=conversation_id, role="user",
+            parts=request.parts,
+        )
+        title = None
+        if conversation is None and self.deps.settings.title_generation:
+            title = self._title_job(provider, model, user_message.text)
+        return await self._launch(principal, spec, provider, ip=ip, new=conversation is None,
+                                  user_message=user_message, title=title)
+
+    async def _earlier_run(self, earlier: str, provider: str, model: str) -> RunHandle | None:
+        """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
+        attempt never started a run (it failed admission), so this one may."""
+        conversation_id, run_id, message_id = earlier.split(" ")
+        info = await self.deps.buffer.info(conversation_id)
+        started = info is not None and info.run_id == run_id
+        if not started:
+            stored = await self.deps.store.get_message(conversation_id, message_id)
+            started = stored is not None
+        if not started:
+            return None
+        return RunHandle(conversation_id=conversation_id, run_id=run_id, message_id=message_id,
+                         provider=provider, model=model, replay=True)
+
+    def _title_job(self, provider: Provider, model: str, text: str) -> Callable[[], Awaitable[str]]:
+        async def job() -> str:
+            if self.titler is not None:
+                try:
+                    return await self.titler(provider, model, text)
+                except AppError:
+                    log.info("title generation failed; using the heuristic title")
+            return heuristic_title(text)
+
+        return job
+
+    async def _launch(
+        self,
+        principal: Principal,
+        spec: RunSpec,
+        provider: Provider,
+        *,
+        ip: str,
+        new: bool = False,
+        user_message: Message | None = None,
+        title: Callable[[], Awaitable[str]] | None = None,
+        resume: tuple[object, Sequence[ApprovalDecision]] | None = None,
+        existing: MessageBuilder | None = None,
+        before_start: Callable[[], Awaitable[object]] | None = None,
+    ) -> RunHandle:
+        deps = self.deps
+        conversation_id = spec.conversation.id
+        holder = await deps.registry.acquire(conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds)
+        if holder is not None:
+            raise ConflictError("a generation is already running for this conversation; reconnect to its stream",
+                                code="run_active", conversationId=conversation_id)
+        admission: Admission | None = None
+        try:
+            if self.limits is not None:
+                admission = await self.limits.admit(principal, ip, run_id=spec.run_id)
+            if before_start is not None:
+                await before_start()
+            if new:
+                await deps.store.put_conversation(spec.conversation)
+            if user_message is not None:
+                await deps.store.save_message(user_message)
+            await deps.buffer.create(conversation_id, spec.run_id)
+        except BaseException:
+            await deps.registry.release(conversation_id, spec.run_id)
+            if admission is not None and self.limits is not None:
+                await self.limits.settle(admission, None)
+            raise
+        limits = self.limits
+
+        async def on_heartbeat() -> None:
+            if limits is not None and admission is not None:
+                await limits.refresh(admission)
+
+        async def on_end(usage: Usage | None) -> None:
+            if limits is not None and admission is not None:
+                await limits.settle(admission, usage)
+
+        run = Run(deps, spec, provider, title=title, resume=resume,  # type: ignore[arg-type]
+                  existing=existing, on_heartbeat=on_heartbeat, on_end=on_end)
+        task = asyncio.create_task(run.execute(), name=f"run:{spec.run_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return RunHandle(conversation_id=conversation_id, run_id=spec.run_id, message_id=spec.message_id,
+                         provider=spec.provider, model=spec.model,
+                         headers=dict(admission.headers) if admission is not None else {})
+
+    async def approve(
+        self, principal: Principal, run_id: str, conversation_id: str, decisions: Sequence[ApprovalDecision], *,
+        ip: str,
+    ) -> RunHandle:
+        """Resume a run suspended for approval, on any instance; each run is decided once (409 after)."""
+        store, registry = self.deps.store, self.deps.registry
+        suspended = await store.get_suspended_run(run_id)
+        if suspended is None:
+            if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
+                raise ConflictError("this approval was already decided", code="already_decided")
+            raise NotFoundError("no pending approval for this run")
+        if suspended.conversation_id != conversation_id:
+            raise NotFoundError("no pending approval for this run in this thread")
+        conversation = await self.owned_conversation(principal, conversation_id, write=True)
+        provider, model = self.providers.resolve(suspended.provider, suspended.model)
+        message = await store.get_message(conversation_id, suspended.message_id)
+        builder = MessageBuilder(suspended.message_id, conversation_id, message.parts if message else ())
+        spec = RunSpec(
+            run_id=new_id("run-"), conversation=conversation, user_id=principal.user_id, provider=provider.name,
+            model=model, message_id=suspended.message_id, mood=suspended.mood, web_search=suspended.web_search,
+            tools_enabled=not is_reasoning_model(model), step=suspended.step,
+        )
+
+        async def claim() -> None:
+            # Claimed only once the conversation is ours to run: a 409 for a busy thread must not burn it.
+            if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
+                raise ConflictError("this approval was already decided", code="already_decided")
+            if await store.take_suspended_run(run_id) is None:
+                raise ConflictError("this approval was already decided", code="already_decided")
+
+        return await self._launch(principal, spec, provider, ip=ip, resume=(suspended, decisions),
+                                  existing=builder, before_start=claim)
+
+    async def approve_from_message(
+        self, principal: Principal, conversation_id: str, message_id: str | None,
+        decisions: Sequence[ApprovalDecision], *, ip: str,
+    ) -> RunHandle:
+        """The AI SDK way: the client resends the messages with `approval-responded` tool parts."""
+        store = self.deps.store
+        conversation = await self.owned_conversation(principal, conversation_id, write=True)
+        message = await store.get_message(conversation.id, message_id) if message_id else None
+        if message is None:
+            # Fall back to the most recent assistant message of the conversation.
+            recent = [m for m in await store.list_messages(conversation.id, limit=20) if m.role == "assistant"]
+            message = recent[-1] if recent else None
+        if message is None or message.run_id is None:
+            raise NotFoundError("no pending approval for this conversation")
+        return await self.approve(principal, message.run_id, conversation.id, decisions, ip=ip)
+
+    async def stop(self, principal: Principal, conversation_id: str) -> str | None:
+        await self.owned_conversation(principal, conversation_id, write=True)
+        return await self.deps.registry.request_stop(conversation_id)
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Shutdown: give running runs `grace` seconds to finish, then stop them (they still end cleanly)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)

@@ -1,0 +1,209 @@
+"""Configuration: one frozen `Settings` Struct, read from the environment in one place.
+
+This is the only module that reads `os.environ`. Tests and embedding hosts build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from app.errors import ConfigError
+
+__all__ = ["PROVIDER_ENV", "AuthToken", "ProviderSettings", "Secret", "Settings"]
+
+
+class Secret:
+    """A string that never shows itself in a repr or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class AuthToken(msgspec.Struct, frozen=True, kw_only=True):
+    """One static bearer token and the principal it stands for."""
+
+    token: Secret
+    user_id: str
+    tier: str = "free"
+
+
+class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Access to one upstream provider."""
+
+    api_key: Secret | None = None
+    base_url: str | None = None
+    default_model: str | None = None
+
+
+# Provider name -> the environment prefixes that configure it, first match wins (SPEC §5, §6).
+PROVIDER_ENV: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI",),
+    "claude": ("ANTHROPIC", "CLAUDE"),
+    "groq": ("GROQ",),
+    "openrouter": ("OPENROUTER",),
+    "google": ("GOOGLE", "GEMINI"),
+    "ollama": ("OLLAMA",),
+}
+
+DEMO_TOKEN = "demo-token"  # noqa: S105 - announced at start-up; only used when no tokens are configured
+
+
+def _default_tokens() -> tuple[AuthToken, ...]:
+    return (AuthToken(token=Secret(DEMO_TOKEN), user_id="demo", tier="free"),)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the server can be told. Defaults give a working demo with memory backends."""
+
+    host: str = "127.0.0.1"
+    """Where `python -m app` listens."""
+    port: int = 8000
+    redis_url: str | None = None
+    """Redis for streams, limits and the store; unset means in-memory backends."""
+    redis_prefix: str = "chat"
+    """Prefix of every Redis key (`{prefix}:{kind}:{id}`)."""
+    auth_tokens: tuple[AuthToken, ...] = msgspec.field(default_factory=_default_tokens)
+    """Static bearer tokens. The default is a single demo token."""
+    demo_token: bool = True
+    """True when `auth_tokens` is the built-in demo token (announced at start-up)."""
+    jwt_secret: Secret | None = None
+    """Accept HS256 JWTs with `sub` and `tier` claims signed with this secret."""
+    default_provider: str | None = None
+    default_model: str | None = None
+    providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+    """Configured upstream providers by name (`openai`, `claude`, ...)."""
+    provider_connect_timeout: float = 10.0
+    provider_read_timeout: float = 60.0
+    rate_ip_per_minute: int = 60
+    quota_per_day: dict[str, int] = msgspec.field(default_factory=lambda: {"free": 20, "premium": 1000})
+    """Messages per user per UTC day, by tier."""
+    tokens_per_day: dict[str, int] = msgspec.field(default_factory=dict)
+    """Optional output tokens per user per UTC day, by tier."""
+    max_concurrent_runs: int = 3
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers whose `X-Forwarded-For` is believed (IPs or CIDRs)."""
+    limits_fail_open: bool = False
+    """When Redis is down: False answers 503 for writes, True lets requests through unlimited."""
+    stream_ttl_seconds: float = 60.0
+    run_timeout_seconds: float = 60.0
+    max_steps: int = 5
+    max_body_bytes: int = 20 * 1024 * 1024
+    ping_interval_seconds: float = 15.0
+    heartbeat_seconds: float = 1.0
+    """How often a producing run refreshes its heartbeat; readers give up after 3 missed beats."""
+    coalesce_ms: float = 2.0
+    """Window in which a Redis stream buffer batches frames into one write."""
+    mock_delay_ms: float = 0.0
+    """Per-token delay of the mock provider (demos)."""
+    web_search_api_key: Secret | None = None
+    web_search_url: str | None = None
+    web_fetch_allow_private: bool = False
+    title_generation: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (SPEC §6 names), coercing strings leniently."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        simple = {
+            "HOST": "host",
+            "PORT": "port",
+            "REDIS_URL": "redis_url",
+            "CHAT_REDIS_PREFIX": "redis_prefix",
+            "CHAT_DEFAULT_PROVIDER": "default_provider",
+            "CHAT_DEFAULT_MODEL": "default_model",
+            "CHAT_PROVIDER_CONNECT_TIMEOUT": "provider_connect_timeout",
+            "CHAT_PROVIDER_READ_TIMEOUT": "provider_read_timeout",
+            "CHAT_RATE_IP_PER_MINUTE": "rate_ip_per_minute",
+            "CHAT_MAX_CONCURRENT_RUNS": "max_concurrent_runs",
+            "CHAT_LIMITS_FAIL_OPEN": "limits_fail_open",
+            "CHAT_STREAM_TTL_SECONDS": "stream_ttl_seconds",
+            "CHAT_RUN_TIMEOUT_SECONDS": "run_timeout_seconds",
+            "CHAT_MAX_STEPS": "max_steps",
+            "CHAT_MAX_BODY_BYTES": "max_body_bytes",
+            "CHAT_PING_INTERVAL_SECONDS": "ping_interval_seconds",
+            "CHAT_HEARTBEAT_SECONDS": "heartbeat_seconds",
+            "CHAT_COALESCE_MS": "coalesce_ms",
+            "CHAT_MOCK_DELAY_MS": "mock_delay_ms",
+            "CHAT_WEB_SEARCH_URL": "web_search_url",
+            "CHAT_WEB_FETCH_ALLOW_PRIVATE": "web_fetch_allow_private",
+            "CHAT_TITLE_GENERATION": "title_generation",
+        }
+        for var, field in simple.items():
+            if env.get(var, "") != "":
+                raw[field] = env[var]
+        if env.get("CHAT_TRUSTED_PROXIES"):
+            raw["trusted_proxies"] = [p.strip() for p in env["CHAT_TRUSTED_PROXIES"].split(",") if p.strip()]
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"invalid configuration: {exc}") from exc
+        return msgspec.structs.replace(
+            settings,
+            auth_tokens=_parse_tokens(env.get("CHAT_AUTH_TOKENS", "")) or settings.auth_tokens,
+            demo_token=not env.get("CHAT_AUTH_TOKENS"),
+            jwt_secret=Secret(env["CHAT_JWT_SECRET"]) if env.get("CHAT_JWT_SECRET") else None,
+            web_search_api_key=Secret(env["CHAT_WEB_SEARCH_API_KEY"]) if env.get("CHAT_WEB_SEARCH_API_KEY") else None,
+            providers=_parse_providers(env),
+            quota_per_day=_parse_tiers(env, "CHAT_QUOTA_", "_PER_DAY", settings.quota_per_day),
+            tokens_per_day=_parse_tiers(env, "CHAT_TOKENS_", "_PER_DAY", settings.tokens_per_day),
+        )
+
+
+def _parse_tokens(value: str) -> tuple[AuthToken, ...]:
+    tokens = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        token, _, rest = entry.partition(":")
+        user_id, _, tier = rest.partition(":")
+        if not token or not user_id:
+            raise ConfigError("CHAT_AUTH_TOKENS entries must look like token:user_id[:tier]")
+        tokens.append(AuthToken(token=Secret(token), user_id=user_id, tier=tier or "free"))
+    return tuple(tokens)
+
+
+def _parse_tiers(env: Mapping[str, str], prefix: str, suffix: str, defaults: dict[str, int]) -> dict[str, int]:
+    tiers = dict(defaults)
+    for var, value in env.items():
+        if var.startswith(prefix) and var.endswith(suffix) and len(var) > len(prefix) + len(suffix):
+            tier = var[len(prefix) : -len(suffix)].lower()
+            try:
+                tiers[tier] = int(value)
+            except ValueError as exc:
+                raise ConfigError(f"{var} must be an integer, got {value!r}") from exc
+    return tiers
+
+
+def _parse_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    providers: dict[str, ProviderSettings] = {}
+    for name, prefixes in PROVIDER_ENV.items():
+        key = next((env[f"{p}_API_KEY"] for p in prefixes if env.get(f"{p}_API_KEY")), None)
+        base_url = next((env[f"{p}_BASE_URL"] for p in prefixes if env.get(f"{p}_BASE_URL")), None)
+        model = next((env[f"{p}_MODEL"] for p in prefixes if env.get(f"{p}_MODEL")), None)
+        # Ollama needs no key: a base URL configures it. Everything else needs a key, or a base URL
+        # pointing at a compatible server (a local gateway often needs none).
+        if key is None and base_url is None:
+            continue
+        providers[name] = ProviderSettings(
+            api_key=Secret(key) if key else None, base_url=base_url, default_model=model
+        )
+    return providers
