@@ -26,7 +26,7 @@ def banner(settings: Settings) -> str:
         lines += [
             f"  auth: demo token {DEMO_TOKEN!r} (user 'demo', tier free); set CHAT_AUTH_TOKENS for real tokens",
             f"  try: curl -N http://{settings.host}:{settings.port}/api/chat -H 'Authorization: Bearer {DEMO_TOKEN}'"
-            " -H 'Content-Type: application/json' -d '{\"parts\":[{\"type\":\"text\",\"text\":\"Hello\"}]}'",
+            ' -H \'Content-Type: application/json\' -d \'{"parts":[{"type":"text","text":"Hello"}]}\'',
         ]
     return "\n".join(lines)
 

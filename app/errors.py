@@ -1,22 +1,22 @@
 """The one error tree. The HTTP status is a class attribute; `app.api.errors` renders it as JSON.
 
-    AppError (500)
-     ├── ConfigError                 bad configuration, raised at start-up
-     ├── BadRequestError (400)
-     ├── UnauthorizedError (401)
-     ├── ForbiddenError (403)
-     ├── NotFoundError (404)
-     ├── ConflictError (409)
-     ├── PayloadTooLargeError (413)
-     ├── RateLimitedError (429)      retry_after, limit
-     ├── StreamGoneError (410)
-     ├── BackendUnavailableError (503)
-     └── ProviderError (502)         provider, upstream_status, retryable
-          ├── ProviderTimeoutError (504)
-          ├── ProviderRateLimitError (429)  retry_after
-          ├── ProviderAuthError (502)
-          ├── ProviderBadRequestError (400)
-          └── ProviderResponseError (502)   an error inside an upstream stream
+AppError (500)
+ ├── ConfigError                 bad configuration, raised at start-up
+ ├── BadRequestError (400)
+ ├── UnauthorizedError (401)
+ ├── ForbiddenError (403)
+ ├── NotFoundError (404)
+ ├── ConflictError (409)
+ ├── PayloadTooLargeError (413)
+ ├── RateLimitedError (429)      retry_after, limit
+ ├── StreamGoneError (410)
+ ├── BackendUnavailableError (503)
+ └── ProviderError (502)         provider, upstream_status, retryable
+      ├── ProviderTimeoutError (504)
+      ├── ProviderRateLimitError (429)  retry_after
+      ├── ProviderAuthError (502)
+      ├── ProviderBadRequestError (400)
+      └── ProviderResponseError (502)   an error inside an upstream stream
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ runs first (they still write their final frames), then providers, then backends.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,8 @@ from app.streams.memory import MemoryStreamBuffer
 from app.tools.base import ToolRegistry
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
     from litestar.config.app import AppConfig
 
     from app.api.auth import Authenticate
@@ -47,7 +48,7 @@ log = logging.getLogger("app")
 
 def _default_system_prompt(mood: str, web_search: bool) -> str | None:
     try:
-        from app.providers.prompts import system_prompt  # noqa: PLC0415 - provided by the providers package
+        from app.providers.prompts import system_prompt
     except ImportError:
         return None
     return system_prompt(mood, web_search)
@@ -82,7 +83,7 @@ class ChatPlugin(InitPlugin):
         app_config.dependencies.update(
             {"services": Provide(provide_services, sync_to_thread=False), "principal": Provide(provide_principal)}
         )
-        app_config.exception_handlers.update(exception_handlers)
+        app_config.exception_handlers.update(exception_handlers)  # type: ignore[arg-type]
         app_config.lifespan.append(self.lifespan)
         app_config.request_max_body_size = self.settings.max_body_bytes
         return app_config
@@ -106,15 +107,15 @@ class ChatPlugin(InitPlugin):
         closers: list[Any] = []
         redis = self._redis
         if redis is None and settings.redis_url:
-            from app.redis_client import connect_redis  # noqa: PLC0415 - only with Redis configured
+            from app.redis_client import connect_redis
 
             redis = connect_redis(settings.redis_url)
             closers.append(redis.aclose)
         buffer, store, registry = self._buffer, self._store, self._registry
         if redis is not None:
-            from app.runs.redis import RedisRunRegistry  # noqa: PLC0415
-            from app.store.redis import RedisConversationStore  # noqa: PLC0415
-            from app.streams.redis import RedisStreamBuffer  # noqa: PLC0415
+            from app.runs.redis import RedisRunRegistry
+            from app.store.redis import RedisConversationStore
+            from app.streams.redis import RedisStreamBuffer
 
             prefix = settings.redis_prefix
             buffer = buffer or RedisStreamBuffer(redis, prefix=prefix, ttl=settings.stream_ttl_seconds)
@@ -138,20 +139,33 @@ class ChatPlugin(InitPlugin):
         if limits is not None:
             closers.append(limits.aclose)
         deps = RunDeps(
-            settings=settings, buffer=buffer, batched=not isinstance(buffer, MemoryStreamBuffer), store=store,
-            registry=registry, tools=tools, system_prompt=_default_system_prompt,
+            settings=settings,
+            buffer=buffer,
+            batched=not isinstance(buffer, MemoryStreamBuffer),
+            store=store,
+            registry=registry,
+            tools=tools,
+            system_prompt=_default_system_prompt,
         )
         runs = RunService(deps, providers, limits=limits, titler=_titler())
         services = Services(
-            settings=settings, buffer=buffer, store=store, registry=registry, providers=providers, tools=tools,
-            runs=runs, authenticate=self._authenticate or TokenAuthenticator(settings), limits=limits, redis=redis,
+            settings=settings,
+            buffer=buffer,
+            store=store,
+            registry=registry,
+            providers=providers,
+            tools=tools,
+            runs=runs,
+            authenticate=self._authenticate or TokenAuthenticator(settings),
+            limits=limits,
+            redis=redis,
         )
         return services, closers
 
 
 def _build_limits(settings: Settings, redis: Any) -> Any:
     try:
-        from app.limits import build_limits  # noqa: PLC0415
+        from app.limits import build_limits
     except ImportError:
         return None
     return build_limits(settings, redis)
@@ -159,7 +173,7 @@ def _build_limits(settings: Settings, redis: Any) -> Any:
 
 def _titler() -> Any:
     try:
-        from app.providers.titles import generate_title  # noqa: PLC0415
+        from app.providers.titles import generate_title
     except ImportError:
         return None
     return generate_title
@@ -167,7 +181,7 @@ def _titler() -> Any:
 
 def _builtin_tools(settings: Settings, http_client: httpx.AsyncClient) -> list[Tool[Any]]:
     try:
-        from app.tools.builtin import builtin_tools  # noqa: PLC0415
+        from app.tools.builtin import builtin_tools
     except ImportError:
         return []
     tools: list[Tool[Any]] = builtin_tools(settings, http_client)

@@ -6,12 +6,14 @@ This is the only module that reads `os.environ`. Tests and embedding hosts build
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["PROVIDER_ENV", "AuthToken", "ProviderSettings", "Secret", "Settings"]
 
@@ -203,7 +205,5 @@ def _parse_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         # pointing at a compatible server (a local gateway often needs none).
         if key is None and base_url is None:
             continue
-        providers[name] = ProviderSettings(
-            api_key=Secret(key) if key else None, base_url=base_url, default_model=model
-        )
+        providers[name] = ProviderSettings(api_key=Secret(key) if key else None, base_url=base_url, default_model=model)
     return providers

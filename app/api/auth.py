@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Authenticate", "TokenAuthenticator"]
 
-Authenticate = Callable[["Request[object, object, object]"], Awaitable[Principal | None]]
+Authenticate = Callable[["Request[Any, Any, Any]"], Awaitable[Principal | None]]
 """A host-supplied authenticator: the principal, or None for 401."""
 
 
@@ -29,10 +29,12 @@ class TokenAuthenticator:
     """Resolves `Authorization: Bearer <token>` from configured static tokens and/or JWTs."""
 
     def __init__(self, settings: Settings) -> None:
-        self._tokens = [(t.token.get().encode(), Principal(user_id=t.user_id, tier=t.tier)) for t in settings.auth_tokens]
+        self._tokens = [
+            (t.token.get().encode(), Principal(user_id=t.user_id, tier=t.tier)) for t in settings.auth_tokens
+        ]
         self._jwt_secret = settings.jwt_secret.get() if settings.jwt_secret else None
 
-    async def __call__(self, request: Request[object, object, object]) -> Principal | None:
+    async def __call__(self, request: Request[Any, Any, Any]) -> Principal | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -58,7 +60,7 @@ class TokenAuthenticator:
         return Principal(user_id=claims["sub"], tier=tier)
 
 
-async def require_principal(authenticate: Authenticate, request: Request[object, object, object]) -> Principal:
+async def require_principal(authenticate: Authenticate, request: Request[Any, Any, Any]) -> Principal:
     principal = await authenticate(request)
     if principal is None:
         raise UnauthorizedError()

@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, Response, delete, get, post
 from litestar.response import Stream
 
+from app.api.deps import Services
 from app.api.schemas import ApproveBody, Seed003Body, _convert, parse_chat_body, parse_json
 from app.api.streaming import collect_answer, sse_response
 from app.errors import BadRequestError
-from app.models import ApprovalDecision, ChatRequest, MessagePart
+from app.models import (
+    ApprovalDecision,
+    ChatRequest,
+    MessagePart,
+    Principal,
+)
 from app.protocol.dialects import dialect_for
 from app.protocol.sse import valid_cursor
-
-from app.api.deps import Services  # noqa: TC001 - Litestar reads handler annotations at runtime
-from app.models import Principal  # noqa: TC001
 
 if TYPE_CHECKING:
     from app.runs.service import RunHandle
@@ -28,7 +31,7 @@ def client_ip(request: Request[Any, Any, Any], services: Services) -> str:
     peer = request.client.host if request.client else "unknown"
     if services.limits is None:
         return peer
-    from app.limits import client_ip as resolve  # noqa: PLC0415 - optional until the limits package lands
+    from app.limits import client_ip as resolve
 
     return resolve(peer, request.headers, services.settings.trusted_proxies)
 
@@ -37,15 +40,17 @@ def _run_headers(handle: RunHandle) -> dict[str, str]:
     return {"X-Thread-Id": handle.conversation_id, "X-Run-Id": handle.run_id, **handle.headers}
 
 
-async def _respond(request: Request[Any, Any, Any], services: Services, handle: RunHandle, chat: ChatRequest
-                   ) -> Response[Any] | Stream:
+async def _respond(
+    request: Request[Any, Any, Any], services: Services, handle: RunHandle, chat: ChatRequest
+) -> Response[Any] | Stream:
     headers = _run_headers(handle)
     if not chat.stream:
         answer = await collect_answer(services, handle.conversation_id, handle.run_id)
         status = 502 if "error" in answer else 200
         return Response(answer, status_code=status, headers=headers)
-    return sse_response(services, handle.conversation_id, handle.run_id, dialect=dialect_for(chat.dialect),
-                        headers=headers)
+    return sse_response(
+        services, handle.conversation_id, handle.run_id, dialect=dialect_for(chat.dialect), headers=headers
+    )
 
 
 @post("/api/chat", status_code=200)
@@ -99,8 +104,9 @@ async def resume(
         except ValueError as exc:
             raise BadRequestError("invalid cursor") from exc
     services.count("resumes")
-    return sse_response(services, thread_id, info.run_id, after=cursor,
-                        headers={"X-Thread-Id": thread_id, "X-Run-Id": info.run_id})
+    return sse_response(
+        services, thread_id, info.run_id, after=cursor, headers={"X-Thread-Id": thread_id, "X-Run-Id": info.run_id}
+    )
 
 
 @post("/api/chat/{thread_id:str}/stop", status_code=200)
@@ -121,9 +127,7 @@ async def delete_chat(request: Request[Any, Any, Any], services: Services, princ
             "title": conversation.title,
             "userId": conversation.user_id,
             "visibility": conversation.visibility,
-            "createdAt": datetime.fromtimestamp(conversation.created_at / 1000, UTC).isoformat().replace(
-                "+00:00", "Z"
-            ),
+            "createdAt": datetime.fromtimestamp(conversation.created_at / 1000, UTC).isoformat().replace("+00:00", "Z"),
         }
     }
 
@@ -148,11 +152,16 @@ async def seed003_stream(
         raise BadRequestError("userId does not match the authenticated user")
     # 404 for a chat that does not exist, 403 for someone else's (seed 003): chats are created elsewhere.
     await services.runs.owned_conversation(principal, chat_id, write=True)
-    chat = ChatRequest(parts=(MessagePart(type="text", text=body.content),), conversation_id=chat_id,
-                       model=body.model_id, dialect="seed003")
+    chat = ChatRequest(
+        parts=(MessagePart(type="text", text=body.content),),
+        conversation_id=chat_id,
+        model=body.model_id,
+        dialect="seed003",
+    )
     handle = await services.runs.start(principal, chat, ip=client_ip(request, services))
-    return sse_response(services, handle.conversation_id, handle.run_id, dialect=dialect_for("seed003"),
-                        headers=_run_headers(handle))
+    return sse_response(
+        services, handle.conversation_id, handle.run_id, dialect=dialect_for("seed003"), headers=_run_headers(handle)
+    )
 
 
 routes = [send, approve, resume, stop, delete_chat, seed003_stream]

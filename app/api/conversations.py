@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, post
 
 from app.api.chat import delete_conversation_cascade
+from app.api.deps import Services
 from app.api.schemas import parse_json
 from app.errors import BadRequestError
-
-from app.api.deps import Services  # noqa: TC001 - Litestar reads handler annotations at runtime
-from app.models import Principal  # noqa: TC001
+from app.models import Principal
 
 __all__ = ["routes"]
 
@@ -31,8 +30,9 @@ def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int)
 
 
 @get("/api/chat/conversations")
-async def list_conversations(request: Request[Any, Any, Any], services: Services, principal: Principal
-                             ) -> dict[str, Any]:
+async def list_conversations(
+    request: Request[Any, Any, Any], services: Services, principal: Principal
+) -> dict[str, Any]:
     limit = _int_param(request.query_params.get("limit"), "limit", default=20, low=1, high=100)
     channel = request.query_params.get("channel") or None
     conversations = await services.store.list_conversations(principal.user_id, channel=channel, limit=limit)
@@ -40,8 +40,7 @@ async def list_conversations(request: Request[Any, Any, Any], services: Services
 
 
 @get("/api/chat/messages")
-async def list_messages(request: Request[Any, Any, Any], services: Services, principal: Principal
-                        ) -> dict[str, Any]:
+async def list_messages(request: Request[Any, Any, Any], services: Services, principal: Principal) -> dict[str, Any]:
     conversation_id = request.query_params.get("conversationId")
     if not conversation_id:
         raise BadRequestError("conversationId is required")
@@ -62,8 +61,9 @@ class TruncateBody(msgspec.Struct, kw_only=True):
 
 
 @post("/api/chat/conversations/{conversation_id:str}/truncate", status_code=200)
-async def truncate(request: Request[Any, Any, Any], services: Services, principal: Principal, conversation_id: str
-                   ) -> dict[str, Any]:
+async def truncate(
+    request: Request[Any, Any, Any], services: Services, principal: Principal, conversation_id: str
+) -> dict[str, Any]:
     raw = await request.body()
     obj = parse_json(raw) if raw.strip() else {}
     if not isinstance(obj, dict) or "keep" not in obj:

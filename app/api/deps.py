@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from litestar.datastructures import State
+from litestar import Request  # noqa: TC002 - Litestar reads dependency annotations at runtime
+from litestar.datastructures import State  # noqa: TC002
 
 from app.api.auth import require_principal
-
-from litestar import Request  # noqa: TC002 - Litestar reads dependency annotations at runtime
-
 from app.models import Principal  # noqa: TC001
 
 if TYPE_CHECKING:
+
     from app.api.auth import Authenticate
     from app.providers.registry import ProviderRegistry
     from app.runs.registry import RunRegistry

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from litestar import MediaType, Response, get
 
+from app.api.deps import Services
 from app.errors import AppError
-
-from app.api.deps import Services  # noqa: TC001 - Litestar reads handler annotations at runtime
 
 __all__ = ["routes"]
 
@@ -28,8 +27,9 @@ async def readyz(services: Services) -> Response[dict[str, Any]]:
         except AppError as exc:
             checks[name] = exc.message
     ready = all(v == "ok" for v in checks.values())
-    return Response({"status": "ready" if ready else "unavailable", "checks": checks},
-                    status_code=200 if ready else 503)
+    return Response(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4")

@@ -100,7 +100,7 @@ def parse_json(body: bytes) -> Any:
         raise BadRequestError(f"invalid JSON body: {exc}") from exc
 
 
-def _convert(obj: Any, shape: type[msgspec.Struct]) -> Any:
+def _convert(obj: Any, shape: Any) -> Any:
     try:
         return msgspec.convert(obj, shape)
     except msgspec.ValidationError as exc:
@@ -115,7 +115,7 @@ def check_data_url(url: str) -> None:
     if len(payload) * 3 // 4 > MAX_FILE_BYTES:
         raise PayloadTooLargeError(f"file exceeds {MAX_FILE_BYTES} bytes")
     try:
-        base64.b64decode(payload[:4096 - 4096 % 4] or "", validate=True)
+        base64.b64decode(payload[: 4096 - 4096 % 4] or "", validate=True)
     except binascii.Error as exc:
         raise BadRequestError("file data URL is not valid base64") from exc
 
@@ -176,8 +176,9 @@ def parse_chat_body(obj: Any, *, accept_sse: bool) -> ChatRequest:
         if not isinstance(obj["parts"], list) or not obj["parts"]:
             raise BadRequestError("parts must be a non-empty array")
         parts_body: PartsBody = _convert(obj, PartsBody)
-        return ChatRequest(parts=_content_parts(parts_body.parts), conversation_id=parts_body.thread_id,
-                           **_selectors(parts_body))
+        return ChatRequest(
+            parts=_content_parts(parts_body.parts), conversation_id=parts_body.thread_id, **_selectors(parts_body)
+        )
     if "messages" in obj and "message" not in obj:
         transport: TransportBody = _convert(obj, TransportBody)
         if not transport.messages:
@@ -187,19 +188,27 @@ def parse_chat_body(obj: Any, *, accept_sse: bool) -> ChatRequest:
             approvals = _approvals(last)
             if not approvals:
                 raise BadRequestError("the last message must be the user's, or carry tool approval responses")
-            return ChatRequest(parts=(), conversation_id=transport.id, message_id=last.id or transport.message_id,
-                               approvals=approvals, **_selectors(transport))
+            return ChatRequest(
+                parts=(),
+                conversation_id=transport.id,
+                message_id=last.id or transport.message_id,
+                approvals=approvals,
+                **_selectors(transport),
+            )
         if last.role != "user":
             raise BadRequestError("the last message must be the user's")
-        return ChatRequest(parts=_ui_parts(last), conversation_id=transport.id, message_id=last.id,
-                           **_selectors(transport))
+        return ChatRequest(
+            parts=_ui_parts(last), conversation_id=transport.id, message_id=last.id, **_selectors(transport)
+        )
     message = obj.get("message")
     if isinstance(message, dict):
         chatbot: ChatbotBody = _convert(obj, ChatbotBody)
         if chatbot.message.role != "user":
             raise BadRequestError("message must have role user")
         return ChatRequest(
-            parts=_ui_parts(chatbot.message), conversation_id=chatbot.id, message_id=chatbot.message.id,
+            parts=_ui_parts(chatbot.message),
+            conversation_id=chatbot.id,
+            message_id=chatbot.message.id,
             visibility=chatbot.selected_visibility_type,
             **{**_selectors(chatbot), "model": chatbot.selected_chat_model},
         )
@@ -214,12 +223,20 @@ def parse_chat_body(obj: Any, *, accept_sse: bool) -> ChatRequest:
             check_data_url(url)
             parts.append(MessagePart(type="file", media_type=media_type, url=url))
         return ChatRequest(
-            parts=tuple(parts), conversation_id=plain.conversation_id, dialect="plain",
-            stream=plain.stream or accept_sse, **_selectors(plain),
+            parts=tuple(parts),
+            conversation_id=plain.conversation_id,
+            dialect="plain",
+            stream=plain.stream or accept_sse,
+            **_selectors(plain),
         )
     raise BadRequestError("parts must be a non-empty array")
 
 
 def _selectors(body: _Selectors) -> dict[str, Any]:
-    return {"provider": body.provider, "model": body.model, "mood": body.mood, "web_search": body.web_search,
-            "channel": body.channel}
+    return {
+        "provider": body.provider,
+        "model": body.model,
+        "mood": body.mood,
+        "web_search": body.web_search,
+        "channel": body.channel,
+    }

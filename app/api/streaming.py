@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from litestar.response import Stream
@@ -14,6 +13,8 @@ from app.protocol.sse import PING, UI_STREAM_HEADERS
 from app.streams.reader import follow
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from app.api.deps import Services
 
 __all__ = ["collect_answer", "sse_response"]
@@ -21,11 +22,18 @@ __all__ = ["collect_answer", "sse_response"]
 _SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
 
 
-async def _body(services: Services, stream_id: str, run_id: str, after: str | None, dialect: Dialect
-                ) -> AsyncIterator[bytes]:
+async def _body(
+    services: Services, stream_id: str, run_id: str, after: str | None, dialect: Dialect
+) -> AsyncIterator[bytes]:
     try:
-        async for batch in follow(services.buffer, services.registry, stream_id, run_id, after,
-                                  ping_interval=services.settings.ping_interval_seconds):
+        async for batch in follow(
+            services.buffer,
+            services.registry,
+            stream_id,
+            run_id,
+            after,
+            ping_interval=services.settings.ping_interval_seconds,
+        ):
             if batch is None:
                 yield PING
                 continue
@@ -63,22 +71,33 @@ async def collect_answer(services: Services, stream_id: str, run_id: str) -> dic
     """Read a run to its end and return the non-streaming JSON answer (seed 001)."""
     text: list[str] = []
     result: dict[str, Any] = {}
-    async for batch in follow(services.buffer, services.registry, stream_id, run_id, None,
-                              ping_interval=services.settings.ping_interval_seconds):
+    async for batch in follow(
+        services.buffer,
+        services.registry,
+        stream_id,
+        run_id,
+        None,
+        ping_interval=services.settings.ping_interval_seconds,
+    ):
         for entry in batch or ():
             _collect(entry.data, text, result)
     return {"response": "".join(text), **result}
 
 
 def _collect(data: bytes, text: list[str], result: dict[str, Any]) -> None:
-        match decode_chunk(data):
-            case TextDelta(delta=delta):
-                text.append(delta)
-            case Finish(message_metadata=meta, finish_reason=reason):
-                meta = meta or {}
-                result |= {"conversationId": meta.get("conversationId"), "provider": meta.get("provider"),
-                          "model": meta.get("model"), "usage": meta.get("usage"), "finishReason": reason}
-            case ErrorChunk(error_text=message):
-                result["error"] = message
-            case _:
-                pass
+    match decode_chunk(data):
+        case TextDelta(delta=delta):
+            text.append(delta)
+        case Finish(message_metadata=meta, finish_reason=reason):
+            meta = meta or {}
+            result |= {
+                "conversationId": meta.get("conversationId"),
+                "provider": meta.get("provider"),
+                "model": meta.get("model"),
+                "usage": meta.get("usage"),
+                "finishReason": reason,
+            }
+        case ErrorChunk(error_text=message):
+            result["error"] = message
+        case _:
+            pass

@@ -49,127 +49,127 @@ class _Chunk(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, rename
     pass
 
 
-class Start(_Chunk, tag="start"):
+class Start(_Chunk, tag="start", frozen=True):
     message_id: str | None = None
     message_metadata: dict[str, Any] | None = None
 
 
-class StartStep(_Chunk, tag="start-step"):
+class StartStep(_Chunk, tag="start-step", frozen=True):
     pass
 
 
-class FinishStep(_Chunk, tag="finish-step"):
+class FinishStep(_Chunk, tag="finish-step", frozen=True):
     pass
 
 
-class TextStart(_Chunk, tag="text-start"):
+class TextStart(_Chunk, tag="text-start", frozen=True):
     id: str
 
 
-class TextDelta(_Chunk, tag="text-delta"):
+class TextDelta(_Chunk, tag="text-delta", frozen=True):
     id: str
     delta: str
 
 
-class TextEnd(_Chunk, tag="text-end"):
+class TextEnd(_Chunk, tag="text-end", frozen=True):
     id: str
 
 
-class ReasoningStart(_Chunk, tag="reasoning-start"):
+class ReasoningStart(_Chunk, tag="reasoning-start", frozen=True):
     id: str
 
 
-class ReasoningDelta(_Chunk, tag="reasoning-delta"):
+class ReasoningDelta(_Chunk, tag="reasoning-delta", frozen=True):
     id: str
     delta: str
 
 
-class ReasoningEnd(_Chunk, tag="reasoning-end"):
+class ReasoningEnd(_Chunk, tag="reasoning-end", frozen=True):
     id: str
     provider_metadata: dict[str, Any] | None = None
 
 
-class ToolInputStart(_Chunk, tag="tool-input-start"):
+class ToolInputStart(_Chunk, tag="tool-input-start", frozen=True):
     tool_call_id: str
     tool_name: str
 
 
-class ToolInputDelta(_Chunk, tag="tool-input-delta"):
+class ToolInputDelta(_Chunk, tag="tool-input-delta", frozen=True):
     tool_call_id: str
     input_text_delta: str
 
 
-class ToolInputAvailable(_Chunk, tag="tool-input-available"):
+class ToolInputAvailable(_Chunk, tag="tool-input-available", frozen=True):
     tool_call_id: str
     tool_name: str
     input: Any
 
 
-class ToolInputError(_Chunk, tag="tool-input-error"):
+class ToolInputError(_Chunk, tag="tool-input-error", frozen=True):
     tool_call_id: str
     tool_name: str
     input: Any
     error_text: str
 
 
-class ToolApprovalRequest(_Chunk, tag="tool-approval-request"):
+class ToolApprovalRequest(_Chunk, tag="tool-approval-request", frozen=True):
     approval_id: str
     tool_call_id: str
 
 
-class ToolOutputAvailable(_Chunk, tag="tool-output-available"):
+class ToolOutputAvailable(_Chunk, tag="tool-output-available", frozen=True):
     tool_call_id: str
     output: Any
 
 
-class ToolOutputError(_Chunk, tag="tool-output-error"):
+class ToolOutputError(_Chunk, tag="tool-output-error", frozen=True):
     tool_call_id: str
     error_text: str
 
 
-class ToolOutputDenied(_Chunk, tag="tool-output-denied"):
+class ToolOutputDenied(_Chunk, tag="tool-output-denied", frozen=True):
     tool_call_id: str
 
 
-class SourceUrl(_Chunk, tag="source-url"):
+class SourceUrl(_Chunk, tag="source-url", frozen=True):
     source_id: str
     url: str
     title: str | None = None
 
 
-class File(_Chunk, tag="file"):
+class File(_Chunk, tag="file", frozen=True):
     url: str
     media_type: str
 
 
-class DataStatus(_Chunk, tag="data-status"):
+class DataStatus(_Chunk, tag="data-status", frozen=True):
     """A transient status line: a tool running, a web search (`data-status` per SPEC §3.2)."""
 
     data: dict[str, Any]
     transient: bool = True
 
 
-class DataConversation(_Chunk, tag="data-conversation"):
+class DataConversation(_Chunk, tag="data-conversation", frozen=True):
     """The conversation id and, once known, its title. The fixed `id` makes a later one replace the first."""
 
     data: dict[str, Any]
     id: str = "conversation"
 
 
-class MessageMetadata(_Chunk, tag="message-metadata"):
+class MessageMetadata(_Chunk, tag="message-metadata", frozen=True):
     message_metadata: dict[str, Any]
 
 
-class Finish(_Chunk, tag="finish"):
+class Finish(_Chunk, tag="finish", frozen=True):
     finish_reason: FinishReason | None = None
     message_metadata: dict[str, Any] | None = None
 
 
-class Abort(_Chunk, tag="abort"):
+class Abort(_Chunk, tag="abort", frozen=True):
     reason: str | None = None
 
 
-class ErrorChunk(_Chunk, tag="error"):
+class ErrorChunk(_Chunk, tag="error", frozen=True):
     error_text: str
 
 
@@ -202,7 +202,7 @@ Chunk = (
 )
 
 encode_chunk = msgspec.json.Encoder().encode
-_decoder: msgspec.json.Decoder[Chunk] = msgspec.json.Decoder(Chunk)  # type: ignore[arg-type]
+_decoder: msgspec.json.Decoder[Chunk] = msgspec.json.Decoder(Chunk)
 
 
 def decode_chunk(data: bytes) -> Chunk:

@@ -71,15 +71,25 @@ class PlainDialect:
                 event = {"type": "reasoning", "text": delta}
             case Start(message_metadata=meta):
                 self._meta = meta or {}
-                event = {"type": "metadata", "conversationId": self._meta.get("conversationId"),
-                         "provider": self._meta.get("provider"), "model": self._meta.get("model")}
+                event = {
+                    "type": "metadata",
+                    "conversationId": self._meta.get("conversationId"),
+                    "provider": self._meta.get("provider"),
+                    "model": self._meta.get("model"),
+                }
             case DataStatus(data=status):
                 event = {"type": "status", **status}
             case Finish(message_metadata=meta, finish_reason=reason):
                 meta = meta or {}
-                event = {"type": "done", "response": "".join(self._text),
-                         "conversationId": meta.get("conversationId"), "provider": meta.get("provider"),
-                         "model": meta.get("model"), "usage": meta.get("usage"), "finishReason": reason}
+                event = {
+                    "type": "done",
+                    "response": "".join(self._text),
+                    "conversationId": meta.get("conversationId"),
+                    "provider": meta.get("provider"),
+                    "model": meta.get("model"),
+                    "usage": meta.get("usage"),
+                    "finishReason": reason,
+                }
             case ErrorChunk(error_text=text):
                 event = {"type": "error", "error": text}
             case _:

@@ -6,12 +6,14 @@ subclasses; vendor SDK types never leave the adapter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from app.models import FinishReason, Message, Usage
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 __all__ = [
     "ModelEvent",
@@ -53,32 +55,32 @@ class _ModelEvent(msgspec.Struct, tag_field="kind", frozen=True, kw_only=True):
     pass
 
 
-class ModelText(_ModelEvent, tag="text"):
+class ModelText(_ModelEvent, tag="text", frozen=True):
     text: str
 
 
-class ModelReasoning(_ModelEvent, tag="reasoning"):
+class ModelReasoning(_ModelEvent, tag="reasoning", frozen=True):
     text: str
 
 
-class ModelReasoningSignature(_ModelEvent, tag="reasoning-signature"):
+class ModelReasoningSignature(_ModelEvent, tag="reasoning-signature", frozen=True):
     """Anthropic's thinking signature (or redacted thinking data), to be sent back on the next turn."""
 
     signature: str
     redacted: bool = False
 
 
-class ModelToolCallStart(_ModelEvent, tag="tool-call-start"):
+class ModelToolCallStart(_ModelEvent, tag="tool-call-start", frozen=True):
     id: str
     name: str
 
 
-class ModelToolCallDelta(_ModelEvent, tag="tool-call-delta"):
+class ModelToolCallDelta(_ModelEvent, tag="tool-call-delta", frozen=True):
     id: str
     delta: str
 
 
-class ModelToolCall(_ModelEvent, tag="tool-call"):
+class ModelToolCall(_ModelEvent, tag="tool-call", frozen=True):
     """A complete tool call; `arguments` is the raw JSON text the model produced (may be invalid)."""
 
     id: str
@@ -86,11 +88,11 @@ class ModelToolCall(_ModelEvent, tag="tool-call"):
     arguments: str
 
 
-class ModelUsage(_ModelEvent, tag="usage"):
+class ModelUsage(_ModelEvent, tag="usage", frozen=True):
     usage: Usage
 
 
-class ModelFinish(_ModelEvent, tag="finish"):
+class ModelFinish(_ModelEvent, tag="finish", frozen=True):
     reason: FinishReason
 
 

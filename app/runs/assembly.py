@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.models import Message, MessagePart, Usage
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["MessageBuilder"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from app.errors import AppError
-from app.models import ApprovalDecision, Conversation, PendingToolCall, SuspendedRun, Usage, new_id
+from app.models import ApprovalDecision, Conversation, FinishReason, Mood, PendingToolCall, SuspendedRun, Usage, new_id
 from app.protocol.chunks import (
     Chunk,
     DataConversation,
@@ -51,17 +51,16 @@ from app.providers.base import (
     ProviderRequest,
 )
 from app.runs.assembly import MessageBuilder
+from app.runs.registry import RunRegistry
 from app.runs.tooling import ToolCall, execute_tools, resolve_decisions
+from app.settings import Settings
+from app.store.base import ConversationStore
+from app.streams.base import StreamBuffer
 from app.streams.producer import StreamWriter
+from app.tools.base import ToolRegistry
 
 if TYPE_CHECKING:
-    from app.models import FinishReason, Mood
     from app.providers.base import Provider
-    from app.runs.registry import RunRegistry
-    from app.settings import Settings
-    from app.store.base import ConversationStore
-    from app.streams.base import StreamBuffer
-    from app.tools.base import ToolRegistry
 
 __all__ = ["Run", "RunDeps", "RunSpec"]
 
@@ -107,7 +106,7 @@ class Run:
         spec: RunSpec,
         provider: Provider,
         *,
-        title: Callable[[], Awaitable[str]] | None = None,
+        title: Callable[[], Coroutine[Any, Any, str]] | None = None,
         resume: tuple[SuspendedRun, Sequence[ApprovalDecision]] | None = None,
         existing: MessageBuilder | None = None,
         on_heartbeat: Callable[[], Awaitable[None]] | None = None,
@@ -143,12 +142,17 @@ class Run:
             await self.emit(
                 Start(
                     message_id=spec.message_id,
-                    message_metadata={"conversationId": spec.conversation.id, "runId": spec.run_id,
-                                      "provider": spec.provider, "model": spec.model},
+                    message_metadata={
+                        "conversationId": spec.conversation.id,
+                        "runId": spec.run_id,
+                        "provider": spec.provider,
+                        "model": spec.model,
+                    },
                 )
             )
-            await self.emit(DataConversation(data={"conversationId": spec.conversation.id,
-                                                   "title": spec.conversation.title}))
+            await self.emit(
+                DataConversation(data={"conversationId": spec.conversation.id, "title": spec.conversation.title})
+            )
             cause = await self._race(self._work(), settings.run_timeout_seconds)
         except AppError as exc:
             error = exc
@@ -159,12 +163,12 @@ class Run:
             heartbeat.cancel()
         await self._end(cause, error, title_task)
 
-    async def _race(self, work: Awaitable[EndCause], timeout: float) -> EndCause:
+    async def _race(self, work: Awaitable[EndCause], limit: float) -> EndCause:
         """Run the work until it ends, a stop is requested (any instance), or the run's time is up."""
         task = asyncio.ensure_future(work)
         stop = asyncio.create_task(self.deps.registry.wait_stop(self.spec.run_id))
         try:
-            done, _ = await asyncio.wait({task, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({task, stop}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
         if task in done:
@@ -191,32 +195,52 @@ class Run:
         spec, deps = self.spec, self.deps
         self.builder.finish()
         reason: FinishReason = {
-            "done": self.finish_reason, "stopped": "interrupted", "timeout": "other", "max_steps": "tool-calls",
-            "suspended": "tool-calls", "error": "error",
+            "done": self.finish_reason,
+            "stopped": "interrupted",
+            "timeout": "other",
+            "max_steps": "tool-calls",
+            "suspended": "tool-calls",
+            "error": "error",
         }[cause]
         final: list[bytes] = []
         try:
             title = await self._settle_title(title_task)
             if title is not None:
-                final.append(encode_chunk(DataConversation(data={"conversationId": spec.conversation.id,
-                                                                 "title": title})))
+                final.append(
+                    encode_chunk(DataConversation(data={"conversationId": spec.conversation.id, "title": title}))
+                )
             message = self.builder.message(
-                provider=spec.provider, model=spec.model, finish_reason=reason,
-                error=error.message if error else None, run_id=spec.run_id,
+                provider=spec.provider,
+                model=spec.model,
+                finish_reason=reason,
+                error=error.message if error else None,
+                run_id=spec.run_id,
             )
             await deps.store.save_message(message)
             if cause == "suspended":
-                await deps.store.save_suspended_run(SuspendedRun(
-                    run_id=spec.run_id, conversation_id=spec.conversation.id, user_id=spec.user_id,
-                    message_id=spec.message_id, pending=tuple(self.pending), step=self.step,
-                    provider=spec.provider, model=spec.model, mood=spec.mood, web_search=spec.web_search,
-                ))
+                await deps.store.save_suspended_run(
+                    SuspendedRun(
+                        run_id=spec.run_id,
+                        conversation_id=spec.conversation.id,
+                        user_id=spec.user_id,
+                        message_id=spec.message_id,
+                        pending=tuple(self.pending),
+                        step=self.step,
+                        provider=spec.provider,
+                        model=spec.model,
+                        mood=spec.mood,
+                        web_search=spec.web_search,
+                    )
+                )
             if error is not None:
                 final.append(encode_chunk(ErrorChunk(error_text=error.message)))
             else:
                 metadata: dict[str, Any] = {
-                    "conversationId": spec.conversation.id, "runId": spec.run_id, "provider": spec.provider,
-                    "model": spec.model, "usage": msgspec.to_builtins(self.builder.usage),
+                    "conversationId": spec.conversation.id,
+                    "runId": spec.run_id,
+                    "provider": spec.provider,
+                    "model": spec.model,
+                    "usage": msgspec.to_builtins(self.builder.usage),
                 }
                 if cause in ("timeout", "max_steps", "stopped"):
                     metadata["endedBy"] = cause
@@ -266,9 +290,14 @@ class Run:
             if approvals:
                 for call in approvals:
                     approval_id = new_id("apv-")
-                    self.pending.append(PendingToolCall(
-                        tool_call_id=call.id, tool_name=call.name, input=call.input, approval_id=approval_id,
-                    ))
+                    self.pending.append(
+                        PendingToolCall(
+                            tool_call_id=call.id,
+                            tool_name=call.name,
+                            input=call.input,
+                            approval_id=approval_id,
+                        )
+                    )
                     self.builder.tool(call.id, call.name, state="approval-requested", approval={"id": approval_id})
                     await self.emit(ToolApprovalRequest(approval_id=approval_id, tool_call_id=call.id))
                 await self.emit(FinishStep())
@@ -338,10 +367,12 @@ class Run:
                         await close_open()
                         call = ToolCall.parse(call_id, name, arguments, deps.tools if spec.tools_enabled else None)
                         if call.error is not None:
-                            await emit(ToolInputError(tool_call_id=call_id, tool_name=name, input=call.input,
-                                                      error_text=call.error))
-                            builder.tool(call_id, name, state="output-error", input=call.input,
-                                         error_text=call.error)
+                            await emit(
+                                ToolInputError(
+                                    tool_call_id=call_id, tool_name=name, input=call.input, error_text=call.error
+                                )
+                            )
+                            builder.tool(call_id, name, state="output-error", input=call.input, error_text=call.error)
                         else:
                             await emit(ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=call.input))
                             builder.tool(call_id, name, state="input-available", input=call.input)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -108,7 +108,8 @@ class RunService:
         message_id = new_id("msg-")
         if idempotency_key:
             earlier = await registry.claim_idempotency(
-                f"idem:{principal.user_id}:{idempotency_key}", f"{conversation_id} {run_id} {message_id}",
+                f"idem:{principal.user_id}:{idempotency_key}",
+                f"{conversation_id} {run_id} {message_id}",
                 ttl=IDEMPOTENCY_TTL,
             )
             if earlier is not None:
@@ -117,22 +118,35 @@ class RunService:
                     return handle
         spec = RunSpec(
             run_id=run_id,
-            conversation=conversation or Conversation(
-                id=conversation_id, user_id=principal.user_id, channel=request.channel,
-                visibility=request.visibility, provider=provider.name, model=model,
+            conversation=conversation
+            or Conversation(
+                id=conversation_id,
+                user_id=principal.user_id,
+                channel=request.channel,
+                visibility=request.visibility,
+                provider=provider.name,
+                model=model,
             ),
-            user_id=principal.user_id, provider=provider.name, model=model, message_id=message_id,
-            mood=request.mood, web_search=request.web_search, tools_enabled=not is_reasoning_model(model),
+            user_id=principal.user_id,
+            provider=provider.name,
+            model=model,
+            message_id=message_id,
+            mood=request.mood,
+            web_search=request.web_search,
+            tools_enabled=not is_reasoning_model(model),
         )
         user_message = Message(
-            id=request.message_id or new_id("msg-"), conversation_id=conversation_id, role="user",
+            id=request.message_id or new_id("msg-"),
+            conversation_id=conversation_id,
+            role="user",
             parts=request.parts,
         )
         title = None
         if conversation is None and self.deps.settings.title_generation:
             title = self._title_job(provider, model, user_message.text)
-        return await self._launch(principal, spec, provider, ip=ip, new=conversation is None,
-                                  user_message=user_message, title=title)
+        return await self._launch(
+            principal, spec, provider, ip=ip, new=conversation is None, user_message=user_message, title=title
+        )
 
     async def _earlier_run(self, earlier: str, provider: str, model: str) -> RunHandle | None:
         """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
@@ -145,10 +159,16 @@ class RunService:
             started = stored is not None
         if not started:
             return None
-        return RunHandle(conversation_id=conversation_id, run_id=run_id, message_id=message_id,
-                         provider=provider, model=model, replay=True)
+        return RunHandle(
+            conversation_id=conversation_id,
+            run_id=run_id,
+            message_id=message_id,
+            provider=provider,
+            model=model,
+            replay=True,
+        )
 
-    def _title_job(self, provider: Provider, model: str, text: str) -> Callable[[], Awaitable[str]]:
+    def _title_job(self, provider: Provider, model: str, text: str) -> Callable[[], Coroutine[Any, Any, str]]:
         async def job() -> str:
             if self.titler is not None:
                 try:
@@ -168,7 +188,7 @@ class RunService:
         ip: str,
         new: bool = False,
         user_message: Message | None = None,
-        title: Callable[[], Awaitable[str]] | None = None,
+        title: Callable[[], Coroutine[Any, Any, str]] | None = None,
         resume: tuple[object, Sequence[ApprovalDecision]] | None = None,
         existing: MessageBuilder | None = None,
         before_start: Callable[[], Awaitable[object]] | None = None,
@@ -177,8 +197,11 @@ class RunService:
         conversation_id = spec.conversation.id
         holder = await deps.registry.acquire(conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds)
         if holder is not None:
-            raise ConflictError("a generation is already running for this conversation; reconnect to its stream",
-                                code="run_active", conversationId=conversation_id)
+            raise ConflictError(
+                "a generation is already running for this conversation; reconnect to its stream",
+                code="run_active",
+                conversationId=conversation_id,
+            )
         admission: Admission | None = None
         try:
             if self.limits is not None:
@@ -205,17 +228,35 @@ class RunService:
             if limits is not None and admission is not None:
                 await limits.settle(admission, usage)
 
-        run = Run(deps, spec, provider, title=title, resume=resume,  # type: ignore[arg-type]
-                  existing=existing, on_heartbeat=on_heartbeat, on_end=on_end)
+        run = Run(
+            deps,
+            spec,
+            provider,
+            title=title,
+            resume=resume,  # type: ignore[arg-type]
+            existing=existing,
+            on_heartbeat=on_heartbeat,
+            on_end=on_end,
+        )
         task = asyncio.create_task(run.execute(), name=f"run:{spec.run_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return RunHandle(conversation_id=conversation_id, run_id=spec.run_id, message_id=spec.message_id,
-                         provider=spec.provider, model=spec.model,
-                         headers=dict(admission.headers) if admission is not None else {})
+        return RunHandle(
+            conversation_id=conversation_id,
+            run_id=spec.run_id,
+            message_id=spec.message_id,
+            provider=spec.provider,
+            model=spec.model,
+            headers=dict(admission.headers) if admission is not None else {},
+        )
 
     async def approve(
-        self, principal: Principal, run_id: str, conversation_id: str, decisions: Sequence[ApprovalDecision], *,
+        self,
+        principal: Principal,
+        run_id: str,
+        conversation_id: str,
+        decisions: Sequence[ApprovalDecision],
+        *,
         ip: str,
     ) -> RunHandle:
         """Resume a run suspended for approval, on any instance; each run is decided once (409 after)."""
@@ -232,9 +273,16 @@ class RunService:
         message = await store.get_message(conversation_id, suspended.message_id)
         builder = MessageBuilder(suspended.message_id, conversation_id, message.parts if message else ())
         spec = RunSpec(
-            run_id=new_id("run-"), conversation=conversation, user_id=principal.user_id, provider=provider.name,
-            model=model, message_id=suspended.message_id, mood=suspended.mood, web_search=suspended.web_search,
-            tools_enabled=not is_reasoning_model(model), step=suspended.step,
+            run_id=new_id("run-"),
+            conversation=conversation,
+            user_id=principal.user_id,
+            provider=provider.name,
+            model=model,
+            message_id=suspended.message_id,
+            mood=suspended.mood,
+            web_search=suspended.web_search,
+            tools_enabled=not is_reasoning_model(model),
+            step=suspended.step,
         )
 
         async def claim() -> None:
@@ -244,12 +292,18 @@ class RunService:
             if await store.take_suspended_run(run_id) is None:
                 raise ConflictError("this approval was already decided", code="already_decided")
 
-        return await self._launch(principal, spec, provider, ip=ip, resume=(suspended, decisions),
-                                  existing=builder, before_start=claim)
+        return await self._launch(
+            principal, spec, provider, ip=ip, resume=(suspended, decisions), existing=builder, before_start=claim
+        )
 
     async def approve_from_message(
-        self, principal: Principal, conversation_id: str, message_id: str | None,
-        decisions: Sequence[ApprovalDecision], *, ip: str,
+        self,
+        principal: Principal,
+        conversation_id: str,
+        message_id: str | None,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        ip: str,
     ) -> RunHandle:
         """The AI SDK way: the client resends the messages with `approval-responded` tool parts."""
         store = self.deps.store

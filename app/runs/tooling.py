@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.errors import ConflictError
 from app.protocol.chunks import DataStatus, ToolOutputAvailable, ToolOutputDenied, ToolOutputError
-from app.tools.base import ToolContext, ToolInputError
+from app.tools.base import Tool, ToolContext, ToolInputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from app.models import ApprovalDecision, SuspendedRun
     from app.runs.executor import Run
-    from app.tools.base import Tool, ToolRegistry
+    from app.tools.base import ToolRegistry
 
 __all__ = ["ToolCall", "execute_tools", "resolve_decisions"]
 
@@ -56,7 +57,9 @@ class ToolCall(msgspec.Struct, kw_only=True):
 async def _run_one(run: Run, call: ToolCall) -> None:
     assert call.tool is not None
     ctx = ToolContext(
-        user_id=run.spec.user_id, conversation_id=run.spec.conversation.id, run_id=run.spec.run_id,
+        user_id=run.spec.user_id,
+        conversation_id=run.spec.conversation.id,
+        run_id=run.spec.run_id,
         tool_call_id=call.id,
     )
     await run.emit(DataStatus(data={"status": "running", "tool": call.name, "toolCallId": call.id}))
@@ -66,7 +69,7 @@ async def _run_one(run: Run, call: ToolCall) -> None:
     except ToolInputError as exc:
         await _fail(run, call, f"invalid input: {exc}")
         return
-    except Exception as exc:  # a tool's failure is the model's information, never the run's end
+    except Exception as exc:  # noqa: BLE001 - a tool's failure is the model's information, never the run's end
         log.warning("tool %s failed: %r", call.name, exc)
         await _fail(run, call, f"{type(exc).__name__}: {exc}")
         return
@@ -93,8 +96,12 @@ async def resolve_decisions(run: Run, suspended: SuspendedRun, decisions: Sequen
     approved: list[ToolCall] = []
     for pending in suspended.pending:
         decision = next(
-            (d for d in decisions if d.tool_call_id in (None, pending.tool_call_id)
-             or (d.approval_id is not None and d.approval_id == pending.approval_id)),
+            (
+                d
+                for d in decisions
+                if d.tool_call_id in (None, pending.tool_call_id)
+                or (d.approval_id is not None and d.approval_id == pending.approval_id)
+            ),
             None,
         )
         ok = decision is not None and decision.approved

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from app.models import Conversation, Message, SuspendedRun
+if TYPE_CHECKING:
+    from app.models import Conversation, Message, SuspendedRun
 
 __all__ = ["ConversationStore"]
 
@@ -18,7 +19,9 @@ class ConversationStore(Protocol):
         """Create or replace a conversation record (and index it for its user)."""
         ...
 
-    async def list_conversations(self, user_id: str, *, channel: str | None = None, limit: int = 20) -> list[Conversation]:
+    async def list_conversations(
+        self, user_id: str, *, channel: str | None = None, limit: int = 20
+    ) -> list[Conversation]:
         """The user's conversations, most recently updated first, optionally of one channel."""
         ...
 

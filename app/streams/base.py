@@ -7,10 +7,12 @@ expires `ttl` seconds later. One stream per conversation: a new run replaces the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["ReadResult", "StreamBuffer", "StreamEntry", "StreamInfo"]
 

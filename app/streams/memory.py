@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from app.streams.base import ReadResult, StreamEntry, StreamInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["MemoryStreamBuffer"]
 
@@ -68,10 +72,8 @@ class MemoryStreamBuffer:
             return None
         if start >= len(stream.frames) and not stream.done and block > 0:
             waiter = stream.changed
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), block)
-            except TimeoutError:
-                pass
             if self._streams.get(stream_id) is not stream:
                 return None  # deleted or replaced by a new run while we waited
         frames = stream.frames

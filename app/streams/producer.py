@@ -8,10 +8,11 @@ it, ride together in the next one. With the memory buffer every frame is appende
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from app.streams.base import StreamBuffer
 
 __all__ = ["StreamWriter"]
@@ -58,7 +59,7 @@ class StreamWriter:
                 if self._window and not self._closing.is_set():
                     # Let frames accumulate; close() cuts the wait short.
                     await asyncio.wait((closing,), timeout=self._window)
-        except Exception as exc:  # surfaced to the producer on its next write or at close
+        except Exception as exc:  # noqa: BLE001 - surfaced to the producer on its next write or at close
             self._failure = exc
         finally:
             closing.cancel()

@@ -8,12 +8,13 @@ died (its instance crashed) ends the reader with an error within a few seconds i
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from app.errors import AppError, StreamGoneError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from app.runs.registry import RunRegistry
     from app.streams.base import StreamBuffer, StreamEntry
 

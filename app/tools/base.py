@@ -4,12 +4,14 @@ handler, and whether a human must approve each call. Hosts register their own wh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
 from app.providers.base import ToolSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
 
 __all__ = ["Tool", "ToolContext", "ToolInputError", "ToolRegistry"]
 
