@@ -8,14 +8,14 @@ configured is a 400 naming the variable to set.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.errors import BadRequestError
 
 # msgspec resolves Struct annotations at runtime, so `Provider` (a field type below) is a real import.
-from app.providers.base import Provider  # noqa: TC001
+from app.providers.base import Provider
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -142,6 +142,27 @@ class ProviderRegistry:
             for name, e in self._entries.items()
             for m in e.models
         ]
+
+    def describe(self) -> dict[str, Any]:
+        """The `GET /api/models` body: default choice, configured providers and models, what a key would add."""
+        return {
+            "default": {"provider": self.default_provider, "model": self.default_model},
+            "providers": [
+                {"name": name, "defaultModel": e.default_model, "models": list(e.models), "openCatalog": e.open_catalog}
+                for name, e in self._entries.items()
+            ],
+            "models": [
+                {
+                    "id": f"{m.provider}/{m.id}",
+                    "model": m.id,
+                    "provider": m.provider,
+                    "reasoning": m.reasoning,
+                    "default": m.default,
+                }
+                for m in self.models()
+            ],
+            "unconfigured": [{"name": name, "set": var} for name, var in self._unconfigured.items()],
+        }
 
     async def aclose(self) -> None:
         try:

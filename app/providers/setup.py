@@ -1,43 +1,146 @@
-"""Build the `ProviderRegistry` from settings: the configured real providers, or `mock` when there are none."""
+"""Build the `ProviderRegistry` from settings: injected providers, the configured real providers, and `mock`
+only when there is nothing else (SPEC §5: never chosen silently when a real provider is configured).
+
+Every real provider is one `ProviderConfig` row (`app.providers.catalog`) plus the adapter for its wire
+format, all sharing one `httpx2.AsyncClient` (the SDKs are built on httpx2, not httpx).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import httpx2
+
 from app.errors import ConfigError
+from app.providers._retry import RetryPolicy
+from app.providers.anthropic import AnthropicProvider
+from app.providers.catalog import CATALOG, ProviderConfig
 from app.providers.mock import MOCK_MODELS, MockProvider
+from app.providers.openai_compat import OpenAICompatProvider
 from app.providers.registry import ProviderEntry, ProviderRegistry
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import httpx
 
     from app.providers.base import Provider
-    from app.settings import Settings
+    from app.settings import ProviderSettings, Settings
 
-__all__ = ["build_registry"]
+__all__ = ["ADAPTERS", "RetryPolicy", "build_registry"]
+
+
+# kind -> adapter class; adding a wire format is one module and one line here.
+ADAPTERS: dict[str, type[OpenAICompatProvider] | type[AnthropicProvider]] = {
+    "openai_compat": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+}
+
+# Names people reach for that mean one of ours (CHAT_DEFAULT_PROVIDER=anthropic).
+_ALIASES = {"anthropic": "claude", "gemini": "google"}
 
 
 def build_registry(
     settings: Settings,
     *,
-    http_client: httpx.AsyncClient | None = None,
+    http_client: httpx2.AsyncClient | httpx.AsyncClient | None = None,
     injected: Mapping[str, Provider] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> ProviderRegistry:
-    """Injected providers win; otherwise real providers from settings; `mock` only when nothing is configured."""
+    """Injected providers first, then every configured real provider; `mock` only when both are empty.
+
+    `http_client` is shared by every SDK client and stays the caller's to close; without one, the registry
+    creates and (in `aclose`) closes its own. It must be an `httpx2.AsyncClient`: the SDKs are built on
+    httpx2 and the Anthropic SDK refuses an `httpx` client, so one is ignored (a private httpx2 client is
+    used instead). `retry` overrides the before-first-token retry policy.
+    """
+    shared = http_client if isinstance(http_client, httpx2.AsyncClient) else None
     entries: dict[str, ProviderEntry] = {}
     for name, provider in (injected or {}).items():
         models = MOCK_MODELS if isinstance(provider, MockProvider) else ()
         entries[name] = ProviderEntry(
             provider=provider, models=models, default_model=models[0] if models else f"{name}-default"
         )
+
+    unconfigured: dict[str, str] = {}
+    unconfigured_models: dict[str, tuple[str, ...]] = {}
+    configured = [(row, settings.providers.get(row.name)) for row in CATALOG.values() if row.name not in entries]
+    owned_client: httpx2.AsyncClient | None = None
+    if shared is None and any(ps is not None for _, ps in configured):
+        owned_client = shared = new_http_client(settings)
+    timeout = httpx2.Timeout(
+        settings.provider_read_timeout,
+        connect=settings.provider_connect_timeout,
+        pool=settings.provider_connect_timeout,
+    )
+    for row, provider_settings in configured:
+        if provider_settings is None or shared is None:
+            unconfigured[row.name] = row.key_var
+            unconfigured_models[row.name] = row.models
+            continue
+        entries[row.name] = _entry(row, provider_settings, shared, timeout, retry)
+
     if not entries:
         entries["mock"] = ProviderEntry(
             provider=MockProvider(delay=settings.mock_delay_ms / 1000),
             models=MOCK_MODELS,
             default_model=MOCK_MODELS[0],
         )
-    default = settings.default_provider or next(iter(entries))
+    default, default_model = _default_choice(settings, entries, unconfigured)
+    return ProviderRegistry(
+        entries,
+        default_provider=default,
+        default_model=default_model,
+        unconfigured=unconfigured,
+        unconfigured_models=unconfigured_models,
+        on_close=owned_client.aclose if owned_client is not None else None,
+    )
+
+
+def new_http_client(settings: Settings) -> httpx2.AsyncClient:
+    """The one client every SDK shares: pooled keep-alive connections, sized for hundreds of streams."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
+        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+    )
+
+
+def _entry(
+    row: ProviderConfig,
+    provider_settings: ProviderSettings,
+    http_client: httpx2.AsyncClient,
+    timeout: httpx2.Timeout,
+    retry: RetryPolicy | None,
+) -> ProviderEntry:
+    adapter = ADAPTERS[row.kind]
+    provider = adapter(
+        row,
+        api_key=provider_settings.api_key.get() if provider_settings.api_key else None,
+        base_url=provider_settings.base_url,
+        http_client=http_client,
+        timeout=timeout,
+        retry=retry,
+    )
+    default_model = provider_settings.default_model or row.default_model
+    models = row.models if default_model in row.models else (default_model, *row.models)
+    return ProviderEntry(provider=provider, models=models, default_model=default_model, open_catalog=row.open_catalog)
+
+
+def _default_choice(
+    settings: Settings, entries: Mapping[str, ProviderEntry], unconfigured: Mapping[str, str]
+) -> tuple[str, str | None]:
+    """CHAT_DEFAULT_PROVIDER / CHAT_DEFAULT_MODEL, or the first configured provider and its default model."""
+    default = _ALIASES.get(settings.default_provider or "", settings.default_provider)
+    model = settings.default_model
+    if model and not default:
+        prefix, sep, rest = model.partition("/")
+        if sep and _ALIASES.get(prefix, prefix) in entries:
+            default, model = _ALIASES.get(prefix, prefix), rest
+        else:
+            default = next((name for name, e in entries.items() if model in e.models), None)
+    default = default or next(iter(entries))
     if default not in entries:
+        if default in unconfigured:
+            raise ConfigError(f"CHAT_DEFAULT_PROVIDER={default!r} is not configured: set {unconfigured[default]}")
         raise ConfigError(f"CHAT_DEFAULT_PROVIDER={default!r} is not configured (configured: {', '.join(entries)})")
-    return ProviderRegistry(entries, default_provider=default, default_model=settings.default_model)
+    return default, model

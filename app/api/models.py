@@ -1,0 +1,21 @@
+"""`GET /api/models`: the configured providers and the models each serves (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get
+
+from app.api.deps import Services
+from app.models import Principal
+
+__all__ = ["routes"]
+
+
+@get("/api/models")
+async def list_models(services: Services, principal: Principal) -> dict[str, Any]:
+    """Configured providers with their models, the default choice, and the providers a key would enable."""
+    return services.providers.describe()
+
+
+routes = [list_models]
