@@ -118,8 +118,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mock_delay_ms: float = 0.0
     """Per-token delay of the mock provider (demos)."""
     web_search_api_key: Secret | None = None
+    """Key of the web search backend (Brave Search API); without it `web_search` refuses clearly."""
     web_search_url: str | None = None
+    """Override of the search endpoint (a proxy, or a fake in tests)."""
     web_fetch_allow_private: bool = False
+    """Let `web_fetch` reach private, loopback and link-local addresses (never on a shared server)."""
+    web_fetch_allowlist: tuple[str, ...] = ()
+    """Hosts or CIDRs `web_fetch` may reach even when they resolve to private addresses."""
+    web_fetch_max_bytes: int = 2_000_000
+    """Largest response body `web_fetch` reads; the rest is cut off."""
+    web_fetch_timeout_seconds: float = 10.0
+    """Whole-fetch time cap, redirects included."""
+    weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    approval_tools: tuple[str, ...] = ()
+    """Tools that need a human's approval on top of those registered with `needs_approval=True`."""
     title_generation: bool = True
 
     @classmethod
@@ -149,13 +162,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_MOCK_DELAY_MS": "mock_delay_ms",
             "CHAT_WEB_SEARCH_URL": "web_search_url",
             "CHAT_WEB_FETCH_ALLOW_PRIVATE": "web_fetch_allow_private",
+            "CHAT_WEB_FETCH_MAX_BYTES": "web_fetch_max_bytes",
+            "CHAT_WEB_FETCH_TIMEOUT_SECONDS": "web_fetch_timeout_seconds",
+            "CHAT_WEATHER_GEOCODING_URL": "weather_geocoding_url",
+            "CHAT_WEATHER_FORECAST_URL": "weather_forecast_url",
             "CHAT_TITLE_GENERATION": "title_generation",
         }
         for var, field in simple.items():
             if env.get(var, "") != "":
                 raw[field] = env[var]
-        if env.get("CHAT_TRUSTED_PROXIES"):
-            raw["trusted_proxies"] = [p.strip() for p in env["CHAT_TRUSTED_PROXIES"].split(",") if p.strip()]
+        lists = {
+            "CHAT_TRUSTED_PROXIES": "trusted_proxies",
+            "CHAT_WEB_FETCH_ALLOWLIST": "web_fetch_allowlist",
+            "CHAT_APPROVAL_TOOLS": "approval_tools",
+        }
+        for var, field in lists.items():
+            if env.get(var):
+                raw[field] = [p.strip() for p in env[var].split(",") if p.strip()]
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
