@@ -35,13 +35,17 @@ def connect_redis(
     socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
     connect_timeout: float = 2.0,
     retries: int = 2,
-    max_connections: int | None = None,
+    max_connections: int = 5_000,
 ) -> aioredis.Redis:
     """A client for `url` with bounded timeouts and a short jittered retry on connection errors.
 
     Retries are few and short on purpose: when Redis is really down, a request should fail fast with
     `BackendUnavailableError` (503) rather than hang; the pool reconnects on the next command once Redis
     is back. `decode_responses` stays False because frames and records are bytes.
+
+    `max_connections` is large because every reader blocked in XREAD BLOCK holds a pooled connection
+    for the length of its wait (redis-py's default pool of 100 raises "Too many connections" beyond
+    that); 1,000 concurrent streams need about 1,000 connections, well under Redis's 10,000 clients.
     """
     return aioredis.Redis.from_url(
         url,

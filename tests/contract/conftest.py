@@ -1,0 +1,155 @@
+"""Backends for the Protocol contract suites: every test runs against memory, fakeredis and real Redis.
+
+Real Redis is used only when `REDIS_URL` is set (marker `redis`). Each test gets its own key prefix
+`test:{uuid4().hex}` and deletes exactly its own keys afterwards (SCAN on the prefix, never FLUSHALL).
+Time: the memory twins take an injected clock that `Env.elapse` advances; Redis backends expire keys in
+real time, so `elapse` also sleeps for them (tests keep such TTLs to fractions of a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+import fakeredis
+import pytest
+
+from app.redis_client import connect_redis
+from app.runs.memory import MemoryRunRegistry
+from app.runs.redis import RedisRunRegistry
+from app.store.memory import MemoryConversationStore
+from app.store.redis import RedisConversationStore
+from app.streams.memory import MemoryStreamBuffer
+from app.streams.redis import RedisStreamBuffer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import redis.asyncio as aioredis
+
+    from app.runs.registry import RunRegistry
+    from app.store.base import ConversationStore
+    from app.streams.base import StreamBuffer
+
+BACKENDS = ["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@dataclass
+class Clock:
+    now: float = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Env:
+    """One backend kind, with factories for every Protocol implementation on it."""
+
+    kind: str
+    prefix: str
+    clock: Clock = field(default_factory=Clock)
+    redis: aioredis.Redis | None = None
+    fake_server: Any = None
+    _closers: list[Any] = field(default_factory=list)
+    _memory_registry: MemoryRunRegistry | None = None
+    _memory_store: MemoryConversationStore | None = None
+
+    @property
+    def is_redis(self) -> bool:
+        return self.redis is not None
+
+    def stream_buffer(self, *, ttl: float = 60.0) -> StreamBuffer:
+        buffer: StreamBuffer
+        if self.redis is None:
+            buffer = MemoryStreamBuffer(ttl=ttl, clock=self.clock)
+        else:
+            buffer = RedisStreamBuffer(self.redis, prefix=self.prefix, ttl=ttl)
+        self._closers.append(buffer)
+        return buffer
+
+    def conversation_store(self) -> ConversationStore:
+        """A store; for Redis kinds every call is a new instance on its own client (another process)."""
+        if self.redis is None:
+            if self._memory_store is None:
+                self._memory_store = MemoryConversationStore()
+            return self._memory_store
+        store = RedisConversationStore(self.second_client(), prefix=self.prefix)
+        self._closers.append(store)
+        return store
+
+    def run_registry(self) -> RunRegistry:
+        """A registry; for Redis kinds every call is a new instance (another server process, in effect)."""
+        if self.redis is None:
+            if self._memory_registry is None:
+                self._memory_registry = MemoryRunRegistry(clock=self.clock)
+            return self._memory_registry
+        registry = RedisRunRegistry(self.second_client(), prefix=self.prefix)
+        self._closers.append(registry)
+        return registry
+
+    def second_client(self) -> aioredis.Redis:
+        """Another client on the same Redis, as a second instance would have."""
+        assert self.redis is not None
+        if self.fake_server is not None:
+            client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=self.fake_server, max_connections=5_000)
+        else:
+            client = connect_redis(os.environ["REDIS_URL"])
+        self._closers.append(client)
+        return client
+
+    async def elapse(self, seconds: float) -> None:
+        """Let `seconds` pass: advance the memory clock, or really wait for Redis key expiry."""
+        self.clock.now += seconds
+        if self.is_redis:
+            await asyncio.sleep(seconds)
+
+    async def aclose(self) -> None:
+        for closer in reversed(self._closers):
+            await closer.aclose()
+        if self.redis is not None:
+            if self.kind == "redis":
+                keys = [key async for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=500)]
+                if keys:
+                    await self.redis.delete(*keys)
+            await self.redis.aclose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    kind: str = request.param
+    prefix = f"test:{uuid4().hex}"
+    if kind == "memory":
+        backend = Env(kind, prefix)
+    elif kind == "fakeredis":
+        server = fakeredis.FakeServer()
+        backend = Env(
+            kind, prefix, redis=fakeredis.FakeAsyncRedis(server=server, max_connections=5_000), fake_server=server
+        )
+    else:
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            pytest.skip("REDIS_URL is not set")
+        backend = Env(kind, prefix, redis=connect_redis(url))
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@pytest.fixture
+def stream_buffer(env: Env) -> StreamBuffer:
+    return env.stream_buffer()
+
+
+@pytest.fixture
+def conversation_store(env: Env) -> ConversationStore:
+    return env.conversation_store()
+
+
+@pytest.fixture
+def run_registry(env: Env) -> RunRegistry:
+    return env.run_registry()
