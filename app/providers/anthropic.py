@@ -33,6 +33,8 @@ DEFAULT_MAX_TOKENS = 4096
 THINKING_BUDGET = 4096
 """Tokens Claude may spend thinking; `max_tokens` must exceed it, so thinking requests get more room."""
 THINKING_MAX_TOKENS = 16000
+# Models on which Anthropic deprecated `thinking.type=enabled` for `adaptive` (the SDK warns otherwise).
+ADAPTIVE_THINKING = ("claude-opus-4-6", "claude-mythos")
 
 
 class AnthropicProvider:
@@ -73,7 +75,10 @@ class AnthropicProvider:
         body: dict[str, Any] = {"messages": build_messages(request), "stream": True}
         if model.endswith(THINKING_SUFFIX):
             model = model[: -len(THINKING_SUFFIX)]
-            body["thinking"] = {"type": "enabled", "budget_tokens": THINKING_BUDGET}
+            if model.startswith(ADAPTIVE_THINKING):
+                body["thinking"] = {"type": "adaptive"}
+            else:
+                body["thinking"] = {"type": "enabled", "budget_tokens": THINKING_BUDGET}
             body["max_tokens"] = max(request.max_output_tokens or THINKING_MAX_TOKENS, THINKING_BUDGET + 1024)
         else:
             body["max_tokens"] = request.max_output_tokens or DEFAULT_MAX_TOKENS

@@ -64,7 +64,7 @@ class ProviderRegistry:
         self.default_model = default_model or entries[default_provider].default_model
         # Known provider names without configuration -> the variable that would configure them.
         self._unconfigured = dict(unconfigured or {})
-        # Their catalogs, so a bare id such as `claude-sonnet-4-5` says "set ANTHROPIC_API_KEY", not "unknown".
+        # Their catalogs, so a bare id such as `claude-sonnet-4-6` says "set ANTHROPIC_API_KEY", not "unknown".
         self._unconfigured_models = dict(unconfigured_models or {})
         self._on_close = on_close
 

@@ -305,6 +305,8 @@ class FakeUpstream:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def __enter__(self) -> FakeUpstream:
         return self
