@@ -47,13 +47,14 @@ class RedisRateLimiter:
     async def hit(self, subject: Subject) -> Decision:
         keys: list[str] = [rule.key for rule in subject.rules]
         keys += [rule.receipt for rule in subject.rules if rule.kind == "counter" and rule.receipt_ttl_ms > 0]
-        args: list[str | int | float] = [repr(self._clock() * 1000), len(subject.rules)]
-        for rule in subject.rules:
-            args += [rule.kind, rule.limit, repr(rule.param), rule.cost, rule.member, rule.receipt_ttl_ms]
+        args: list[str | int] = [repr(self._clock() * 1000), len(subject.rules)]
+        args += [f"{r.kind} {r.limit} {r.param!r} {r.cost} {r.receipt_ttl_ms}" for r in subject.rules]
+        args += [rule.member for rule in subject.rules if rule.kind == "lease"]
         reply = await self._hit(keys=keys, args=args)
+        numbers = [int(v) for v in (reply.decode() if isinstance(reply, bytes) else reply).split()]
         states: list[RuleState] = []
         for i, rule in enumerate(subject.rules):
-            ok, remaining, reset_ms, retry_ms = (int(v) for v in reply[1 + 4 * i : 5 + 4 * i])
+            ok, remaining, reset_ms, retry_ms = numbers[1 + 4 * i : 5 + 4 * i]
             states.append(make_state(rule, ok == 1, remaining, reset_ms, retry_ms))
         return Decision.from_states(tuple(states))
 

@@ -329,10 +329,11 @@ async def test_headers_describe_the_binding_limit_and_every_policy(backend: Back
 async def test_every_key_expires_by_itself(backend: Backend) -> None:
     if backend.redis is None:
         pytest.skip("memory state has no keys to inspect")
-    limits = backend.limits(tokens_per_day={"free": 1000})
+    # One request per minute: the GCRA key then lives 60 s (at 1000/min it would rightly vanish in 60 ms).
+    limits = backend.limits(rate_ip_per_minute=1, tokens_per_day={"free": 1000})
     await limits.admit(FREE, "1.1.1.1", run_id="a", estimate_tokens=10)
     keys = [k async for k in backend.redis.scan_iter(match=f"{backend.prefix}:*")]
-    assert len(keys) == 5  # ip, msg, runs, tok, hold
+    assert len(keys) == 5, keys  # ip, msg, runs, tok, hold
     for key in keys:
         assert await backend.redis.pttl(key) > 0, key
 

@@ -3,28 +3,34 @@
 -- Times are in ms, taken from the caller's clock (ARGV[1]) so that tests can drive time; instances need
 -- synchronised clocks (NTP), a skew of d ms moves window edges by d ms but never breaks the counting.
 --
--- KEYS[i]            state key of rule i (1..n)
--- KEYS[n+j]          receipt key of the j-th counter rule that has one
--- ARGV[1]            now (ms)
--- ARGV[2]            n, the number of rules
--- ARGV[3+6(i-1)..]   per rule: kind, limit, param, cost, member, receipt_ttl_ms
+-- KEYS[i]       state key of rule i (1..n)
+-- KEYS[n+j]     receipt key of the j-th counter rule that has one
+-- ARGV[1]       now (ms)
+-- ARGV[2]       n, the number of rules
+-- ARGV[2+i]     rule i packed as "kind limit param cost receipt_ttl_ms" (few arguments and one short reply
+--               keep the client's encoding and RESP parsing, most of a decision's cost, small)
+-- ARGV[2+n+k]   the member of the k-th lease rule (any string, so not packed)
 --
--- Returns {allowed, then per rule: allowed, remaining, reset_ms, retry_ms}.
+-- Returns one string: "allowed" then per rule "allowed remaining reset_ms retry_ms", space-separated.
 
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local out = {1}
 local plan = {}
 local next_receipt = n + 1
+local next_member = n + 3
 
 for i = 1, n do
-    local base = 3 + 6 * (i - 1)
-    local kind = ARGV[base]
-    local limit = tonumber(ARGV[base + 1])
-    local param = tonumber(ARGV[base + 2])
-    local cost = tonumber(ARGV[base + 3])
-    local member = ARGV[base + 4]
-    local receipt_ttl = tonumber(ARGV[base + 5])
+    local kind, limit, param, cost, receipt_ttl = string.match(ARGV[2 + i], '^(%a+) (%S+) (%S+) (%S+) (%S+)$')
+    limit = tonumber(limit)
+    param = tonumber(param)
+    cost = tonumber(cost)
+    receipt_ttl = tonumber(receipt_ttl)
+    local member = ''
+    if kind == 'lease' then
+        member = ARGV[next_member]
+        next_member = next_member + 1
+    end
     local key = KEYS[i]
     local ok, remaining, reset, retry = 1, 0, 0, 0
 
@@ -73,14 +79,12 @@ for i = 1, n do
         else
             if not held then count = count + 1 end
             remaining = math.max(0, limit - count)
-            plan[#plan + 1] = {'lease', key, now + param, member}
+            plan[#plan + 1] = {'lease', key, now + param, member, param}
         end
     end
     if ok == 0 then out[1] = 0 end
-    out[#out + 1] = ok
-    out[#out + 1] = remaining
-    out[#out + 1] = math.max(0, math.ceil(reset - 1e-9))
-    out[#out + 1] = math.max(0, math.ceil(retry - 1e-9))
+    out[#out + 1] = string.format('%d %d %d %d', ok, remaining,
+        math.max(0, math.ceil(reset - 1e-9)), math.max(0, math.ceil(retry - 1e-9)))
 end
 
 if out[1] == 1 then
@@ -95,9 +99,9 @@ if out[1] == 1 then
             end
         else
             redis.call('ZADD', p[2], p[3], p[4])
-            local last = redis.call('ZRANGE', p[2], -1, -1, 'WITHSCORES')
-            redis.call('PEXPIRE', p[2], math.max(1, math.ceil(tonumber(last[2]) - now)))
+            -- Every lease has the same TTL, so the newest deadline is the last one: the set lives that long.
+            redis.call('PEXPIRE', p[2], math.max(1, math.ceil(p[5])))
         end
     end
 end
-return out
+return table.concat(out, ' ')

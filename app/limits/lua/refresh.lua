@@ -7,6 +7,6 @@ if not score or score <= now then
     return 0
 end
 redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(tonumber(last[2]) - now)))
+-- Every lease has the same TTL (one deployment, one setting), so this deadline is the set's latest.
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl)))
 return 1
