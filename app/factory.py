@@ -85,7 +85,6 @@ class ChatPlugin(InitPlugin):
         )
         app_config.exception_handlers.update(exception_handlers)  # type: ignore[arg-type]
         app_config.lifespan.append(self.lifespan)
-        app_config.request_max_body_size = self.settings.max_body_bytes
         return app_config
 
     @asynccontextmanager

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath
 from litestar.response import Stream
 
-from app.api.deps import Services
+from app.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from app.api.schemas import ApproveBody, Seed003Body, _convert, parse_chat_body, parse_json
 from app.api.streaming import collect_answer, sse_response
 from app.errors import BadRequestError
@@ -53,10 +54,12 @@ async def _respond(
     )
 
 
-@post("/api/chat", status_code=200)
-async def send(request: Request[Any, Any, Any], services: Services, principal: Principal) -> Response[Any] | Stream:
+@post("/api/chat", status_code=200, request_max_body_size=None)
+async def send(
+    request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
+) -> Response[Any] | Stream:
     accept_sse = "text/event-stream" in request.headers.get("accept", "")
-    chat = parse_chat_body(parse_json(await request.body()), accept_sse=accept_sse)
+    chat = parse_chat_body(parse_json(await read_body(request, services)), accept_sse=accept_sse)
     ip = client_ip(request, services)
     if chat.approvals:
         if chat.conversation_id is None:
@@ -72,9 +75,9 @@ async def send(request: Request[Any, Any, Any], services: Services, principal: P
     return await _respond(request, services, handle, chat)
 
 
-@post("/api/chat/approve", status_code=200)
-async def approve(request: Request[Any, Any, Any], services: Services, principal: Principal) -> Stream:
-    body: ApproveBody = _convert(parse_json(await request.body()), ApproveBody)
+@post("/api/chat/approve", status_code=200, request_max_body_size=None)
+async def approve(request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep) -> Stream:
+    body: ApproveBody = _convert(parse_json(await read_body(request, services)), ApproveBody)
     if not body.run_id or not body.thread_id:
         raise BadRequestError("runId and threadId are required")
     decision = ApprovalDecision(tool_call_id=body.tool_call_id, approved=body.approved is True, reason=body.reason)
@@ -86,7 +89,10 @@ async def approve(request: Request[Any, Any, Any], services: Services, principal
 
 @get("/api/chat/{thread_id:str}/stream", status_code=200)
 async def resume(
-    request: Request[Any, Any, Any], services: Services, principal: Principal, thread_id: str
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
+    principal: PrincipalDep,
+    thread_id: FromPath[str],
 ) -> Response[Any] | Stream:
     cursor = request.headers.get("last-event-id") or request.query_params.get("cursor")
     if cursor is not None and not valid_cursor(cursor):
@@ -109,14 +115,16 @@ async def resume(
     )
 
 
-@post("/api/chat/{thread_id:str}/stop", status_code=200)
-async def stop(services: Services, principal: Principal, thread_id: str) -> dict[str, Any]:
+@post("/api/chat/{thread_id:str}/stop", status_code=200, request_max_body_size=None)
+async def stop(services: ServicesDep, principal: PrincipalDep, thread_id: FromPath[str]) -> dict[str, Any]:
     run_id = await services.runs.stop(principal, thread_id)
     return {"stopped": run_id is not None, "runId": run_id, "threadId": thread_id}
 
 
 @delete("/api/chat", status_code=200)
-async def delete_chat(request: Request[Any, Any, Any], services: Services, principal: Principal) -> dict[str, Any]:
+async def delete_chat(
+    request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     chat_id = request.query_params.get("id")
     if not chat_id:
         raise BadRequestError("id is required")
@@ -141,11 +149,14 @@ async def delete_conversation_cascade(services: Services, principal: Principal, 
     return conversation
 
 
-@post("/api/chats/{chat_id:str}/messages/stream", status_code=200)
+@post("/api/chats/{chat_id:str}/messages/stream", status_code=200, request_max_body_size=None)
 async def seed003_stream(
-    request: Request[Any, Any, Any], services: Services, principal: Principal, chat_id: str
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
+    principal: PrincipalDep,
+    chat_id: FromPath[str],
 ) -> Stream:
-    body: Seed003Body = _convert(parse_json(await request.body()), Seed003Body)
+    body: Seed003Body = _convert(parse_json(await read_body(request, services)), Seed003Body)
     if not body.content.strip():
         raise BadRequestError("content must not be empty")
     if body.user_id is not None and body.user_id != principal.user_id:

@@ -6,12 +6,12 @@ from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, post
+from litestar.params import FromPath
 
 from app.api.chat import delete_conversation_cascade
-from app.api.deps import Services
+from app.api.deps import PrincipalDep, ServicesDep, read_body
 from app.api.schemas import parse_json
 from app.errors import BadRequestError
-from app.models import Principal
 
 __all__ = ["routes"]
 
@@ -31,7 +31,7 @@ def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int)
 
 @get("/api/chat/conversations")
 async def list_conversations(
-    request: Request[Any, Any, Any], services: Services, principal: Principal
+    request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     limit = _int_param(request.query_params.get("limit"), "limit", default=20, low=1, high=100)
     channel = request.query_params.get("channel") or None
@@ -40,7 +40,9 @@ async def list_conversations(
 
 
 @get("/api/chat/messages")
-async def list_messages(request: Request[Any, Any, Any], services: Services, principal: Principal) -> dict[str, Any]:
+async def list_messages(
+    request: Request[Any, Any, Any], services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     conversation_id = request.query_params.get("conversationId")
     if not conversation_id:
         raise BadRequestError("conversationId is required")
@@ -51,7 +53,9 @@ async def list_messages(request: Request[Any, Any, Any], services: Services, pri
 
 
 @delete("/api/chat/conversations/{conversation_id:str}", status_code=200)
-async def delete_conversation(services: Services, principal: Principal, conversation_id: str) -> dict[str, Any]:
+async def delete_conversation(
+    services: ServicesDep, principal: PrincipalDep, conversation_id: FromPath[str]
+) -> dict[str, Any]:
     await delete_conversation_cascade(services, principal, conversation_id)
     return {"success": True, "conversationId": conversation_id}
 
@@ -60,11 +64,14 @@ class TruncateBody(msgspec.Struct, kw_only=True):
     keep: int
 
 
-@post("/api/chat/conversations/{conversation_id:str}/truncate", status_code=200)
+@post("/api/chat/conversations/{conversation_id:str}/truncate", status_code=200, request_max_body_size=None)
 async def truncate(
-    request: Request[Any, Any, Any], services: Services, principal: Principal, conversation_id: str
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
+    principal: PrincipalDep,
+    conversation_id: FromPath[str],
 ) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await read_body(request, services)
     obj = parse_json(raw) if raw.strip() else {}
     if not isinstance(obj, dict) or "keep" not in obj:
         raise BadRequestError("keep is required")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from litestar import Request  # noqa: TC002 - Litestar reads dependency annotations at runtime
+from litestar import Request  # noqa: TC002
 from litestar.datastructures import State  # noqa: TC002
+from litestar.di import NamedDependency
 
 from app.api.auth import require_principal
-from app.models import Principal  # noqa: TC001
+from app.errors import PayloadTooLargeError
+from app.models import Principal
 
 if TYPE_CHECKING:
-
     from app.api.auth import Authenticate
     from app.providers.registry import ProviderRegistry
     from app.runs.registry import RunRegistry
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from app.streams.base import StreamBuffer
     from app.tools.base import ToolRegistry
 
-__all__ = ["STATE_KEY", "Services", "provide_principal", "provide_services"]
+__all__ = ["STATE_KEY", "PrincipalDep", "Services", "ServicesDep", "provide_principal", "provide_services"]
 
 STATE_KEY = "chat_services"
 
@@ -60,10 +61,31 @@ class Services:
         self.counters[name] = self.counters.get(name, 0) + n
 
 
+ServicesDep = NamedDependency[Services]
+PrincipalDep = NamedDependency[Principal]
+
+
 def provide_services(state: State) -> Services:
     services: Services = state[STATE_KEY]
     return services
 
 
-async def provide_principal(request: Request[Any, Any, Any], services: Services) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
     return await require_principal(services.authenticate, request)
+
+
+async def read_body(request: Request[Any, Any, Any], services: Services) -> bytes:
+    """The request body, refused with 413 past `max_body_bytes` (checked on the header, then while reading,
+    so an oversized upload is never held in memory whole)."""
+    limit = services.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

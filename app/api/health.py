@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import MediaType, Response, get
 
-from app.api.deps import Services
+from app.api.deps import ServicesDep
 from app.errors import AppError
 
 __all__ = ["routes"]
@@ -18,7 +18,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", media_type=MediaType.JSON)
-async def readyz(services: Services) -> Response[dict[str, Any]]:
+async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
     for name, backend in (("buffer", services.buffer), ("store", services.store), ("registry", services.registry)):
         try:
@@ -33,7 +33,7 @@ async def readyz(services: Services) -> Response[dict[str, Any]]:
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4")
-async def metrics(services: Services) -> str:
+async def metrics(services: ServicesDep) -> str:
     lines = [
         "# HELP chat_active_runs Runs executing on this instance.",
         "# TYPE chat_active_runs gauge",
