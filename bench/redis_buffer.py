@@ -1,0 +1,173 @@
+"""Redis stream buffer costs: append latency vs memory, Redis writes per token, resume cost vs stream length.
+
+    .venv/bin/python -m bench.redis_buffer                 # starts a private redis-server on a free port
+    .venv/bin/python -m bench.redis_buffer --redis-url redis://127.0.0.1:6379/0
+
+Counts come from Redis's own `INFO commandstats` deltas (so they include every round trip the buffer
+makes), taken on a private server so nothing else pollutes them. Figures are ratios to the memory buffer
+measured in the same run, because these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any
+from uuid import uuid4
+
+from app.redis_client import connect_redis
+from app.streams.memory import MemoryStreamBuffer
+from app.streams.producer import StreamWriter
+from app.streams.redis import RedisStreamBuffer
+
+FRAME = b'{"type":"text-delta","id":"txt-0","delta":" token"}'
+
+
+async def commandstats(client: Any) -> dict[str, int]:
+    info = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(stats["calls"]) for name, stats in info.items()}
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+
+
+async def append_cost(buffer: Any, batch: int, rounds: int) -> float:
+    """Microseconds per `append` of `batch` frames (one stream, sequential appends)."""
+    sid = f"bench-{uuid4().hex}"
+    await buffer.create(sid, "run")
+    frames = [FRAME] * batch
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await buffer.append(sid, frames)
+    elapsed = time.perf_counter() - started
+    await buffer.append(sid, [], final=True)
+    await buffer.delete(sid)
+    return elapsed / rounds * 1e6
+
+
+async def relay(buffer: Any, tokens: int, gap: float, *, batched: bool, window: float) -> tuple[float, int]:
+    """Produce `tokens` frames through the real `StreamWriter` (a token every `gap` s) while one reader
+    follows; returns (seconds, buffer writes)."""
+    sid = f"relay-{uuid4().hex}"
+    await buffer.create(sid, "run")
+    writer = StreamWriter(buffer, sid, batched=batched, window=window)
+
+    async def follow() -> int:
+        seen, cursor = 0, None
+        while True:
+            result = await buffer.read(sid, cursor, block=1.0)
+            seen += len(result.entries)
+            if result.entries:
+                cursor = result.entries[-1].cursor
+            if result.done:
+                return seen
+
+    reader = asyncio.create_task(follow())
+    started = time.perf_counter()
+    for _ in range(tokens):
+        await writer.write(FRAME)
+        await asyncio.sleep(gap)
+    await writer.close([b'{"type":"finish"}'])
+    seen = await reader
+    elapsed = time.perf_counter() - started
+    assert seen == tokens + 1, (seen, tokens)
+    await buffer.delete(sid)
+    return elapsed, writer.writes
+
+
+async def resume_cost(buffer: Any, length: int, replay: int, rounds: int = 200) -> float:
+    """Microseconds to read the last `replay` frames of a stream of `length` single-frame entries."""
+    sid = f"resume-{uuid4().hex}"
+    await buffer.create(sid, "run")
+    for start in range(0, length, 1000):
+        # Built entry by entry so every frame is its own stream entry (the worst case for a resume).
+        await asyncio.gather(*(buffer.append(sid, [FRAME]) for _ in range(min(1000, length - start))))
+    entries: list[Any] = []
+    while True:  # one read returns at most `read_count` entries
+        result = await buffer.read(sid, entries[-1].cursor if entries else None)
+        if not result.entries:
+            break
+        entries.extend(result.entries)
+    cursor = entries[-replay - 1].cursor
+    started = time.perf_counter()
+    for _ in range(rounds):
+        result = await buffer.read(sid, cursor)
+        assert len(result.entries) == replay
+    elapsed = time.perf_counter() - started
+    await buffer.delete(sid)
+    return elapsed / rounds * 1e6
+
+
+async def main(url: str | None) -> None:
+    proc = None
+    if url is None:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise SystemExit("no redis-server; pass --redis-url")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        await asyncio.sleep(0.3)
+    client = connect_redis(url)
+    redis_buffer = RedisStreamBuffer(client, prefix=f"bench:{uuid4().hex}")
+    memory_buffer = MemoryStreamBuffer()
+    try:
+        await client.ping()
+        started = time.perf_counter()
+        for _ in range(2000):
+            await client.ping()
+        ping_us = (time.perf_counter() - started) / 2000 * 1e6
+        print(f"baseline: one PING round trip {ping_us:.1f} µs")
+        print("== append cost (µs per append call; one Redis round trip each) ==")
+        for batch in (1, 8, 32):
+            mem = await append_cost(memory_buffer, batch, 5000)
+            red = await append_cost(redis_buffer, batch, 2000)
+            print(
+                f"batch {batch:>2}: memory {mem:7.2f}  redis {red:7.1f}  ratio {red / mem:6.1f}x  "
+                f"redis per frame {red / batch:6.1f}"
+            )
+
+        print("== Redis ops per token (StreamWriter, window 2 ms, one live reader) ==")
+        for label, tokens, gap in (
+            ("burst 500 tokens, no delay", 500, 0.0),
+            ("paced 100 tokens, 1 ms gap", 100, 0.001),
+            ("paced 50 tokens, 20 ms gap (50 tok/s)", 50, 0.02),
+        ):
+            before = await commandstats(client)
+            seconds, writes = await relay(redis_buffer, tokens, gap, batched=True, window=0.002)
+            ops = delta(before, await commandstats(client))
+            ops.pop("info", None)
+            total = sum(ops.values())
+            # Writes: one EVALSHA of append.lua per batch plus create; reads: read.lua EVALSHAs and XREADs.
+            print(
+                f"{label}: {writes} appends, writes/token {writes / tokens:.3f}; all commands incl. the "
+                f"reader {total} ({total / tokens:.2f}/token) {ops}; {seconds * 1000:.0f} ms"
+            )
+
+        print("== resume cost: read the last 10 frames (µs) ==")
+        for length in (1_000, 20_000):
+            print(
+                f"stream of {length:>6} entries: redis {await resume_cost(redis_buffer, length, 10):7.1f}  "
+                f"memory {await resume_cost(memory_buffer, length, 10):6.1f}"
+            )
+    finally:
+        await client.aclose()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(5)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url", default=None)
+    asyncio.run(main(parser.parse_args().redis_url))
