@@ -13,9 +13,14 @@ from app.providers.base import ToolSpec
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
-__all__ = ["Tool", "ToolContext", "ToolInputError", "ToolRegistry"]
+__all__ = ["Tool", "ToolContext", "ToolError", "ToolInputError", "ToolRegistry"]
 
 In = TypeVar("In", bound=msgspec.Struct)
+
+
+class ToolError(Exception):
+    """A handler's expected failure (unconfigured backend, refused URL, upstream error): its message is
+    what the model sees as `errorText`, without an exception class name in front."""
 
 
 class ToolInputError(Exception):
