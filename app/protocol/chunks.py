@@ -142,14 +142,15 @@ class File(_Chunk, tag="file", frozen=True):
     media_type: str
 
 
-class DataStatus(_Chunk, tag="data-status", frozen=True):
+# Data chunks keep their defaults on the wire: `transient` and the fixed `id` mean something to the client.
+class DataStatus(_Chunk, tag="data-status", frozen=True, omit_defaults=False):
     """A transient status line: a tool running, a web search (`data-status` per SPEC §3.2)."""
 
     data: dict[str, Any]
     transient: bool = True
 
 
-class DataConversation(_Chunk, tag="data-conversation", frozen=True):
+class DataConversation(_Chunk, tag="data-conversation", frozen=True, omit_defaults=False):
     """The conversation id and, once known, its title. The fixed `id` makes a later one replace the first."""
 
     data: dict[str, Any]

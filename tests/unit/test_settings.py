@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from app.errors import ConfigError
+from app.settings import Settings
+
+
+def test_defaults_are_the_demo() -> None:
+    s = Settings.from_env({})
+    assert (s.host, s.port, s.redis_url) == ("127.0.0.1", 8000, None)
+    assert s.demo_token is True
+    assert [t.user_id for t in s.auth_tokens] == ["demo"]
+    assert s.quota_per_day == {"free": 20, "premium": 1000}
+    assert (s.rate_ip_per_minute, s.max_concurrent_runs, s.stream_ttl_seconds) == (60, 3, 60.0)
+    assert (s.run_timeout_seconds, s.max_steps, s.max_body_bytes) == (60.0, 5, 20 * 1024 * 1024)
+    assert s.providers == {}
+
+
+def test_spec_variables() -> None:
+    s = Settings.from_env(
+        {
+            "HOST": "0.0.0.0",
+            "PORT": "9000",
+            "REDIS_URL": "redis://r:6379/0",
+            "CHAT_AUTH_TOKENS": "t1:alice:premium, t2:bob",
+            "CHAT_JWT_SECRET": "sekret",
+            "CHAT_DEFAULT_PROVIDER": "openai",
+            "CHAT_DEFAULT_MODEL": "gpt-4o",
+            "OPENAI_API_KEY": "sk-x",
+            "GEMINI_API_KEY": "g",
+            "OLLAMA_BASE_URL": "http://localhost:11434/v1",
+            "CHAT_RATE_IP_PER_MINUTE": "10",
+            "CHAT_QUOTA_FREE_PER_DAY": "5",
+            "CHAT_QUOTA_GOLD_PER_DAY": "50",
+            "CHAT_MAX_CONCURRENT_RUNS": "2",
+            "CHAT_STREAM_TTL_SECONDS": "30",
+            "CHAT_RUN_TIMEOUT_SECONDS": "20",
+            "CHAT_MAX_STEPS": "3",
+            "CHAT_MAX_BODY_BYTES": "1000",
+            "CHAT_LIMITS_FAIL_OPEN": "true",
+        }
+    )
+    assert (s.host, s.port, s.redis_url) == ("0.0.0.0", 9000, "redis://r:6379/0")
+    assert [(t.token.get(), t.user_id, t.tier) for t in s.auth_tokens] == [
+        ("t1", "alice", "premium"),
+        ("t2", "bob", "free"),
+    ]
+    assert s.demo_token is False
+    assert s.jwt_secret is not None and s.jwt_secret.get() == "sekret"
+    assert set(s.providers) == {"openai", "google", "ollama"}
+    assert s.providers["ollama"].api_key is None
+    assert s.quota_per_day == {"free": 5, "premium": 1000, "gold": 50}
+    assert (s.rate_ip_per_minute, s.max_concurrent_runs, s.stream_ttl_seconds) == (10, 2, 30.0)
+    assert (s.run_timeout_seconds, s.max_steps, s.max_body_bytes, s.limits_fail_open) == (20.0, 3, 1000, True)
+
+
+def test_false_means_false() -> None:
+    assert Settings.from_env({"CHAT_LIMITS_FAIL_OPEN": "false"}).limits_fail_open is False
+
+
+def test_secrets_do_not_leak_in_repr() -> None:
+    s = Settings.from_env({"OPENAI_API_KEY": "sk-very-secret", "CHAT_AUTH_TOKENS": "tok-secret:u"})
+    assert "sk-very-secret" not in repr(s)
+    assert "tok-secret" not in repr(s)
+
+
+@pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"CHAT_AUTH_TOKENS": "lonely"}, {"CHAT_QUOTA_FREE_PER_DAY": "x"}])
+def test_bad_values_name_the_problem(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)
