@@ -99,7 +99,11 @@ def _assistant_messages(message: Message) -> list[dict[str, Any]]:
                 for c in step.calls
             ]
         out.append(turn)
-        out.extend({"role": "tool", "tool_call_id": c.id, "content": c.result} for c in step.calls)
+        # No `is_error` flag on this wire format: the text says it.
+        out.extend(
+            {"role": "tool", "tool_call_id": c.id, "content": f"Error: {c.result}" if c.is_error else c.result}
+            for c in step.calls
+        )
     return out
 
 
