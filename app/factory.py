@@ -7,6 +7,7 @@ runs first (they still write their final frames), then providers, then backends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from litestar.plugins import InitPlugin
 
 from app.api import chat, conversations, health
 from app.api.auth import TokenAuthenticator
-from app.api.deps import STATE_KEY, Services, provide_principal, provide_services
+from app.api.deps import PLUGIN_KEY, STATE_KEY, Services, provide_principal, provide_services
 from app.api.errors import exception_handlers
 from app.providers.setup import build_registry
 from app.runs.executor import RunDeps
@@ -77,12 +78,12 @@ class ChatPlugin(InitPlugin):
         self._buffer = buffer
         self._store = store
         self._registry = registry
+        self._lazy_lock = asyncio.Lock()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend([*chat.routes, *conversations.routes, *health.routes])
-        app_config.dependencies.update(
-            {"services": Provide(provide_services, sync_to_thread=False), "principal": Provide(provide_principal)}
-        )
+        app_config.dependencies.update({"services": Provide(provide_services), "principal": Provide(provide_principal)})
+        app_config.state[PLUGIN_KEY] = self
         app_config.exception_handlers.update(exception_handlers)  # type: ignore[arg-type]
         app_config.lifespan.append(self.lifespan)
         return app_config
@@ -100,6 +101,14 @@ class ChatPlugin(InitPlugin):
                     await close()
                 except Exception:  # shutdown continues whatever one resource does
                     log.exception("error while closing a resource")
+
+    async def open_lazily(self, state: Any) -> Services:
+        """Open the services on first use when the host never ran the lifespan (they live until exit)."""
+        async with self._lazy_lock:
+            if STATE_KEY not in state:
+                state[STATE_KEY], _ = await self._open()
+            services: Services = state[STATE_KEY]
+            return services
 
     async def _open(self) -> tuple[Services, list[Any]]:
         settings = self.settings

@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from app.streams.base import StreamBuffer
     from app.tools.base import ToolRegistry
 
-__all__ = ["STATE_KEY", "PrincipalDep", "Services", "ServicesDep", "provide_principal", "provide_services"]
+__all__ = [
+    "PLUGIN_KEY",
+    "STATE_KEY",
+    "PrincipalDep",
+    "Services",
+    "ServicesDep",
+    "provide_principal",
+    "provide_services",
+]
 
 STATE_KEY = "chat_services"
 
@@ -65,8 +73,15 @@ ServicesDep = NamedDependency[Services]
 PrincipalDep = NamedDependency[Principal]
 
 
-def provide_services(state: State) -> Services:
-    services: Services = state[STATE_KEY]
+PLUGIN_KEY = "chat_plugin"
+
+
+async def provide_services(state: State) -> Services:
+    """The app's services. Hosts that do not run our lifespan (a Starlette mount, a WSGI adapter) get them
+    opened on first use instead."""
+    services: Services | None = state.get(STATE_KEY)
+    if services is None:
+        services = await state[PLUGIN_KEY].open_lazily(state)
     return services
 
 
