@@ -48,7 +48,7 @@ async def test_host_authenticate_callable_replaces_tokens() -> None:
 
 async def test_mounted_under_a_path_in_starlette() -> None:
     chat = create_app(make_settings())
-    host = Starlette(routes=[Mount("/chat", app=chat)])
+    host = Starlette(routes=[Mount("/chat", app=chat)])  # type: ignore[arg-type]
     # Starlette does not run a mounted app's lifespan: the services open on first use.
     transport = httpx.ASGITransport(app=host)
     async with httpx.AsyncClient(transport=transport, base_url="http://host") as client:
@@ -61,7 +61,7 @@ async def test_mounted_under_a_path_in_starlette() -> None:
 def test_under_a_wsgi_host_through_an_asgi_to_wsgi_adapter() -> None:
     from a2wsgi import ASGIMiddleware
 
-    wsgi = ASGIMiddleware(create_app(make_settings()))  # type: ignore[arg-type]
+    wsgi: Any = ASGIMiddleware(create_app(make_settings()))  # type: ignore[arg-type]
     with httpx.Client(transport=httpx.WSGITransport(app=wsgi), base_url="http://host") as client:
         r = client.post("/api/chat", json=PARTS, headers=ALICE)
         assert r.status_code == 200
