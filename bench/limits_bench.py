@@ -1,10 +1,10 @@
 """How many rate-limit decisions one instance makes per second against Redis, as a ratio to plain PINGs.
 
-Run: `REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/limits_bench.py [--seconds 3]`
+Run: `.venv/bin/python -m bench.limits_bench [--redis-url redis://127.0.0.1:6379/0] [--seconds 3]`
 
 Each figure is measured at concurrency 1 (one request at a time: round-trip bound) and 32 (concurrent
 requests on one event loop sharing a connection pool), and reported next to a PING loop at the same
-concurrency in the same run, because these machines are noisy. A "decision" is one `Limits.admit`
+concurrency in the same run, in interleaved slices, because these machines are noisy. A "decision" is one `Limits.admit`
 (one EVALSHA of lua/hit.lua covering IP GCRA + daily message counter + concurrency lease), or one
 admit plus its `settle` (the lease release: a second round-trip). Keys use a unique prefix and expire by
 themselves; nothing is flushed.
@@ -28,9 +28,8 @@ from app.models import Principal
 Op = Callable[[int], Awaitable[object]]
 
 
-async def rate(op: Op, concurrency: int, seconds: float) -> float:
-    """Operations per second of `op`, run by `concurrency` tasks for about `seconds`."""
-    counter = itertools.count()
+async def rate(op: Op, concurrency: int, seconds: float, counter: itertools.count[int]) -> tuple[int, float]:
+    """(operations done, elapsed seconds) of `op`, run by `concurrency` tasks for about `seconds`."""
     deadline = time.perf_counter() + seconds
     done = 0
 
@@ -40,11 +39,24 @@ async def rate(op: Op, concurrency: int, seconds: float) -> float:
             await op(next(counter))
             done += 1
 
-    for _ in range(50):  # warm-up: connections opened, scripts loaded
-        await op(next(counter))
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / (time.perf_counter() - start)
+    return done, time.perf_counter() - start
+
+
+async def compare(ops: dict[str, Op], concurrency: int, seconds: float, rounds: int = 8) -> dict[str, float]:
+    """Operations per second of each op, measured in interleaved slices so that load drifts hit all alike."""
+    counter = itertools.count()
+    totals = {name: [0, 0.0] for name in ops}
+    for op in ops.values():  # warm-up: connections opened, scripts loaded
+        for _ in range(50):
+            await op(next(counter))
+    for _ in range(rounds):
+        for name, op in ops.items():
+            done, elapsed = await rate(op, concurrency, seconds / rounds, counter)
+            totals[name][0] += done
+            totals[name][1] += elapsed
+    return {name: done / elapsed for name, (done, elapsed) in totals.items()}
 
 
 async def main() -> None:
@@ -79,9 +91,11 @@ async def main() -> None:
     print(f"{'operation':<22}{'conc':>5}{'ops/s':>10}{'PING/s':>10}{'ratio':>8}")
     try:
         for concurrency in (1, 32):
-            pings = await rate(ping, concurrency, args.seconds)
-            for name, op in (("admit (3 limits)", admit), ("admit + settle", admit_settle)):
-                ops = await rate(op, concurrency, args.seconds)
+            rates = await compare(
+                {"PING": ping, "admit": admit, "admit + settle": admit_settle}, concurrency, args.seconds
+            )
+            pings = rates.pop("PING")
+            for name, ops in rates.items():
                 print(f"{name:<22}{concurrency:>5}{ops:>10,.0f}{pings:>10,.0f}{ops / pings:>8.2f}")
     finally:
         await client.aclose()
