@@ -285,8 +285,10 @@ class Run:
                 await self.emit(FinishStep())
                 return "done"
             runnable = [c for c in calls if c.error is None]
-            approvals = [c for c in runnable if c.needs_approval]
-            await execute_tools(self, [c for c in runnable if not c.needs_approval])
+            # An operator can require approval for any tool, built-ins included (CHAT_APPROVAL_TOOLS).
+            ask = [c.needs_approval or c.name in self.deps.settings.approval_tools for c in runnable]
+            approvals = [c for c, a in zip(runnable, ask, strict=True) if a]
+            await execute_tools(self, [c for c, a in zip(runnable, ask, strict=True) if not a])
             if approvals:
                 for call in approvals:
                     approval_id = new_id("apv-")
@@ -319,6 +321,7 @@ class Run:
             system=deps.system_prompt(spec.mood, spec.web_search),
             tools=tuple(t.spec for t in offered),
         )
+        offered_by_name = {t.name: t for t in offered}
         text_id: str | None = None
         reasoning_id: str | None = None
         reasoning_meta: dict[str, Any] | None = None
@@ -365,7 +368,7 @@ class Run:
                         await emit(ToolInputDelta(tool_call_id=call_id, input_text_delta=delta))
                     case ModelToolCall(id=call_id, name=name, arguments=arguments):
                         await close_open()
-                        call = ToolCall.parse(call_id, name, arguments, deps.tools if spec.tools_enabled else None)
+                        call = ToolCall.parse(call_id, name, arguments, offered_by_name)
                         if call.error is not None:
                             await emit(
                                 ToolInputError(

@@ -26,6 +26,8 @@ __all__ = ["RunHandle", "RunLimits", "RunService", "heuristic_title"]
 log = logging.getLogger("app.runs")
 
 IDEMPOTENCY_TTL = 24 * 3600.0
+RELEASE_WAIT = 10.0
+"""How long an approval waits for the suspending run to let go (it may settle a title for up to 5 s)."""
 
 Titler = Callable[["Provider", str, str], Awaitable[str]]
 
@@ -261,17 +263,27 @@ class RunService:
     ) -> RunHandle:
         """Resume a run suspended for approval, on any instance; each run is decided once (409 after)."""
         store, registry = self.deps.store, self.deps.registry
+        # Ownership first: someone else's attempt learns nothing about the run and marks nothing.
+        conversation = await self.owned_conversation(principal, conversation_id, write=True)
+        await self._until_released(conversation_id, run_id)
         suspended = await store.get_suspended_run(run_id)
         if suspended is None:
+            # The run has ended (waited for above), so this mark cannot pre-empt a suspension still to come.
             if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
                 raise ConflictError("this approval was already decided", code="already_decided")
             raise NotFoundError("no pending approval for this run")
         if suspended.conversation_id != conversation_id:
             raise NotFoundError("no pending approval for this run in this thread")
-        conversation = await self.owned_conversation(principal, conversation_id, write=True)
+        pending = {p.tool_call_id for p in suspended.pending}
+        unknown = [d.tool_call_id for d in decisions if d.tool_call_id is not None and d.tool_call_id not in pending]
+        if unknown:
+            # A mistyped id must not silently deny every pending call.
+            raise NotFoundError(f"no pending approval for tool call {unknown[0]!r}")
         provider, model = self.providers.resolve(suspended.provider, suspended.model)
         message = await store.get_message(conversation_id, suspended.message_id)
         builder = MessageBuilder(suspended.message_id, conversation_id, message.parts if message else ())
+        if message is not None and message.usage is not None:
+            builder.usage = message.usage  # the message's usage covers both halves of the run
         spec = RunSpec(
             run_id=new_id("run-"),
             conversation=conversation,
@@ -315,7 +327,23 @@ class RunService:
             message = recent[-1] if recent else None
         if message is None or message.run_id is None:
             raise NotFoundError("no pending approval for this conversation")
+        named = {d.tool_call_id for d in decisions if d.tool_call_id}
+        parts = [p for p in message.parts if p.tool_call_id in named]
+        if parts and all(p.state != "approval-requested" for p in parts):
+            # A resent decision: the stored message already moved on (and names the continuation's run).
+            raise ConflictError("this approval was already decided", code="already_decided")
         return await self.approve(principal, message.run_id, conversation.id, decisions, ip=ip)
+
+    async def _until_released(self, conversation_id: str, run_id: str) -> None:
+        """Wait while `run_id` still holds the conversation. A suspending run stores its state, writes its
+        last frames and only then lets go, so a quick client (or one on another instance) can ask in
+        between; and a run that has not suspended yet cannot be decided."""
+        registry = self.deps.registry
+        deadline = asyncio.get_running_loop().time() + RELEASE_WAIT
+        while await registry.active(conversation_id) == run_id:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ConflictError("this run is still generating; decide once it asks", code="run_active")
+            await asyncio.sleep(0.05)
 
     async def stop(self, principal: Principal, conversation_id: str) -> str | None:
         await self.owned_conversation(principal, conversation_id, write=True)

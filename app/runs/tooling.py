@@ -10,14 +10,13 @@ import msgspec
 
 from app.errors import ConflictError
 from app.protocol.chunks import DataStatus, ToolOutputAvailable, ToolOutputDenied, ToolOutputError
-from app.tools.base import Tool, ToolContext, ToolInputError
+from app.tools.base import Tool, ToolContext, ToolError, ToolInputError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from app.models import ApprovalDecision, SuspendedRun
     from app.runs.executor import Run
-    from app.tools.base import ToolRegistry
 
 __all__ = ["ToolCall", "execute_tools", "resolve_decisions"]
 
@@ -38,13 +37,17 @@ class ToolCall(msgspec.Struct, kw_only=True):
         return self.tool is not None and self.tool.needs_approval
 
     @classmethod
-    def parse(cls, call_id: str, name: str, arguments: str, tools: ToolRegistry | None) -> ToolCall:
-        """Decode and validate the model's arguments; problems become `error`, reported to the model."""
+    def parse(cls, call_id: str, name: str, arguments: str, tools: Mapping[str, Tool[Any]]) -> ToolCall:
+        """Decode and validate the model's arguments; problems become `error`, reported to the model.
+
+        `tools` are the ones offered to this run: a registered tool the run was not offered (a web tool
+        without `webSearch`, any tool for a reasoning model) is as unknown as one that does not exist.
+        """
         try:
             raw = _json.decode(arguments or "{}")
         except msgspec.DecodeError:
             return cls(id=call_id, name=name, input=arguments, error="tool input is not valid JSON")
-        tool = tools.get(name) if tools is not None else None
+        tool = tools.get(name)
         if tool is None:
             return cls(id=call_id, name=name, input=raw, error=f"unknown tool {name!r}")
         try:
@@ -68,6 +71,9 @@ async def _run_one(run: Run, call: ToolCall) -> None:
         output = msgspec.to_builtins(output)
     except ToolInputError as exc:
         await _fail(run, call, f"invalid input: {exc}")
+        return
+    except ToolError as exc:  # an expected refusal: its message is written for the model as it is
+        await _fail(run, call, str(exc))
         return
     except Exception as exc:  # noqa: BLE001 - a tool's failure is the model's information, never the run's end
         log.warning("tool %s failed: %r", call.name, exc)
