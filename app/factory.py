@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.plugins import InitPlugin
 
-from app.api import chat, conversations, health
+from app.api import chat, conversations, health, models
 from app.api.auth import TokenAuthenticator
 from app.api.deps import PLUGIN_KEY, STATE_KEY, Services, provide_principal, provide_services
 from app.api.errors import exception_handlers
@@ -81,7 +81,7 @@ class ChatPlugin(InitPlugin):
         self._lazy_lock = asyncio.Lock()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.extend([*chat.routes, *conversations.routes, *health.routes])
+        app_config.route_handlers.extend([*chat.routes, *conversations.routes, *models.routes, *health.routes])
         app_config.dependencies.update({"services": Provide(provide_services), "principal": Provide(provide_principal)})
         app_config.state[PLUGIN_KEY] = self
         app_config.exception_handlers.update(exception_handlers)  # type: ignore[arg-type]

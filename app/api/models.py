@@ -6,14 +6,13 @@ from typing import Any
 
 from litestar import get
 
-from app.api.deps import Services
-from app.models import Principal
+from app.api.deps import PrincipalDep, ServicesDep
 
 __all__ = ["routes"]
 
 
 @get("/api/models")
-async def list_models(services: Services, principal: Principal) -> dict[str, Any]:
+async def list_models(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Configured providers with their models, the default choice, and the providers a key would enable."""
     return services.providers.describe()
 

@@ -307,3 +307,10 @@ async def test_public_conversation_readable_not_writable(client: AsyncTestClient
     assert json.dumps(read.json()).count("shared") >= 1
     assert (await client.post("/api/chat", json={**PARTS, "threadId": "pub"}, headers=BOB)).status_code == 403
     assert (await client.post("/api/chat/conversations/pub/truncate", json={"keep": 0}, headers=BOB)).status_code == 403
+
+
+async def test_models_endpoint_lists_configured_providers(client: AsyncTestClient[Any]) -> None:
+    r = await client.get("/api/models", headers=ALICE)
+    assert r.status_code == 200
+    assert "mock-1" in str(r.json())
+    assert (await client.get("/api/models")).status_code == 401
