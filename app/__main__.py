@@ -36,7 +36,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(banner(settings), file=sys.stderr, flush=True)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", timeout_keep_alive=30
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_keep_alive=30,
+        # Open SSE responses would hold a graceful shutdown forever; after this, our lifespan stops runs cleanly.
+        timeout_graceful_shutdown=5,
     )
 
 

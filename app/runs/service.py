@@ -81,7 +81,8 @@ class RunService:
         self.providers = providers
         self.limits = limits
         self.titler = titler
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], str] = {}
+        """Runs executing here, with their conversation (to stop them cleanly at shutdown)."""
 
     @property
     def active_tasks(self) -> int:
@@ -241,8 +242,8 @@ class RunService:
             on_end=on_end,
         )
         task = asyncio.create_task(run.execute(), name=f"run:{spec.run_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = conversation_id
+        task.add_done_callback(self._forget)
         return RunHandle(
             conversation_id=conversation_id,
             run_id=spec.run_id,
@@ -349,12 +350,24 @@ class RunService:
         await self.owned_conversation(principal, conversation_id, write=True)
         return await self.deps.registry.request_stop(conversation_id)
 
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
     async def aclose(self, grace: float = 5.0) -> None:
-        """Shutdown: give running runs `grace` seconds to finish, then stop them (they still end cleanly)."""
+        """Shutdown: runs get `grace` seconds to finish; the rest are stopped like a user stop (they store
+        what they produced and end their streams), and only what still hangs after that is cancelled."""
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        if not pending:
+            return
+        for task in pending:
+            try:
+                await self.deps.registry.request_stop(self._tasks.get(task, ""))
+            except AppError:
+                log.warning("could not signal a stop at shutdown; the run will be cancelled")
+        _, pending = await asyncio.wait(pending, timeout=3.0)
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending, timeout=2.0)
+            await asyncio.wait(pending, timeout=1.0)

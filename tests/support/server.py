@@ -48,7 +48,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = ROOT / ".pytest_cache" / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 20.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         self.log.parent.mkdir(exist_ok=True)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
