@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[2]
 QUOTA = 12
 EXTRA = 8
+# Each instance gets (QUOTA + EXTRA) / 2 = 10 requests, fewer than QUOTA: a per-process quota would refuse
+# nothing, so any 429 at all shows the quota is shared, and exactly EXTRA of them shows it is exact.
+assert (QUOTA + EXTRA) // 2 < QUOTA
 
 
 def free_port() -> int:
@@ -111,14 +114,6 @@ async def test_daily_quota_is_exact_across_two_instances(instances: list[str]) -
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * QUOTA + [429] * EXTRA, statuses
-    # Both instances served answers and both refused: the quota really was shared, not per process.
-    assert {str(r.request.url.port) for r in responses if r.status_code == 200} == {
-        b.rsplit(":", 1)[1] for b in instances
-    }
-    assert {str(r.request.url.port) for r in responses if r.status_code == 429} == {
-        b.rsplit(":", 1)[1] for b in instances
-    }
-
     now = dt.datetime.now(dt.UTC)
     until_midnight = (
         dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC) - now
