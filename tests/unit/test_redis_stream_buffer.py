@@ -1,0 +1,71 @@
+"""Redis stream buffer details the contract suite cannot see: batching into one entry, retry safety, keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import fakeredis
+import pytest
+
+from app.streams.redis import RedisStreamBuffer, _parse
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Any]:
+    client = fakeredis.FakeAsyncRedis()
+    yield client
+    await client.aclose()
+
+
+async def test_one_append_is_one_stream_entry(redis: fakeredis.FakeAsyncRedis) -> None:
+    buffer = RedisStreamBuffer(redis, prefix="p")
+    await buffer.create("s", "run-1")
+    await buffer.append("s", [b'{"a":1}', b'{"a":2}', b'{"a":3}'])
+    await buffer.append("s", [b'{"a":4}'], final=True)
+    # The run marker entry, then one entry per append.
+    assert await redis.xlen("p:stream:s") == 3
+    assert 0 < await redis.pttl("p:stream:s") <= 60_000
+    assert 0 < await redis.pttl("p:streammeta:s") <= 60_000
+
+
+async def test_a_retried_append_is_applied_once(redis: fakeredis.FakeAsyncRedis) -> None:
+    """redis-py retries a command whose reply was lost; the batch number makes the retry a no-op."""
+    buffer = RedisStreamBuffer(redis, prefix="p")
+    await buffer.create("s", "run-1")
+    keys = ["p:stream:s", "p:streammeta:s"]
+    args: list[bytes | int] = [1, 0, b'{"a":1}', 1, 1000, 60_000, 600_000]
+    assert await buffer._append(keys=keys, args=args) == 1
+    assert await buffer._append(keys=keys, args=args) == 0
+    # The buffer's own counter continues after the batch it already sent.
+    buffer._seq["s"] = 1
+    await buffer.append("s", [b'{"a":2}'], final=True)
+    assert await buffer._append(keys=keys, args=[2, 1, b"", 0, 1000, 60_000, 600_000]) == 0  # retried final
+    result = await buffer.read("s", None)
+    assert result is not None
+    assert [e.data for e in result.entries] == [b'{"a":1}', b'{"a":2}']
+    assert result.done is True
+
+
+async def test_open_streams_carry_the_idle_ttl(redis: fakeredis.FakeAsyncRedis) -> None:
+    buffer = RedisStreamBuffer(redis, prefix="p", ttl=5, idle_ttl=100)
+    await buffer.create("s", "run-1")
+    await buffer.append("s", [b"{}"])
+    assert 5_000 < await redis.pttl("p:stream:s") <= 100_000
+
+
+@pytest.mark.parametrize(
+    ("cursor", "parsed"),
+    [
+        (None, ("", None)),
+        ("0", ("", None)),
+        ("0-0", ("", None)),
+        ("17-3", ("17-3", None)),
+        ("17-3.0", ("17-3", 0)),
+        ("17", ("17-0", None)),
+    ],
+)
+def test_cursor_parsing(cursor: str | None, parsed: tuple[str, int | None]) -> None:
+    assert _parse(cursor) == parsed
