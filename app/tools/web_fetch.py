@@ -98,8 +98,8 @@ class AddressPolicy:
 
 
 class _Target(NamedTuple):
-    url: httpx.URL
-    """The URL with its host replaced by the checked IP address."""
+    urls: list[httpx.URL]
+    """The URL with its host replaced by each checked IP address, in resolver order."""
     host_header: str
     sni: str | None
 
@@ -147,7 +147,7 @@ class WebFetcher:
             if blocked:
                 raise ToolError(f"refused: {host} resolves to a private, loopback or link-local address ({blocked[0]})")
         return _Target(
-            url=url.copy_with(host=addresses[0].split("%", 1)[0]),
+            urls=[url.copy_with(host=a.split("%", 1)[0]) for a in addresses],
             host_header=url.netloc.decode("ascii"),
             sni=host if url.scheme == "https" and not _is_ip(host) else None,
         )
@@ -175,18 +175,7 @@ class WebFetcher:
 
     async def _follow(self, client: httpx.AsyncClient, url: httpx.URL) -> dict[str, Any]:
         for _ in range(MAX_REDIRECTS + 1):
-            target = await self._target(url)
-            request = client.build_request(
-                "GET",
-                target.url,
-                headers={
-                    "Host": target.host_header,
-                    "User-Agent": "chatstream-web-fetch/1.0",
-                    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
-                },
-                extensions={"sni_hostname": target.sni} if target.sni else None,
-            )
-            response = await client.send(request, stream=True, follow_redirects=False)
+            response = await self._send(client, await self._target(url))
             try:
                 if response.is_redirect and "location" in response.headers:
                     # Resolved against the URL as the model wrote it, not the IP we connected to.
@@ -197,6 +186,27 @@ class WebFetcher:
                 await response.aclose()
             return _page(url, response, body, truncated)
         raise ToolError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _send(self, client: httpx.AsyncClient, target: _Target) -> httpx.Response:
+        """Connect to the checked addresses in turn (a name may resolve to an IPv6 address that is not
+        listening, then to an IPv4 one that is)."""
+        for i, pinned in enumerate(target.urls):
+            request = client.build_request(
+                "GET",
+                pinned,
+                headers={
+                    "Host": target.host_header,
+                    "User-Agent": "chatstream-web-fetch/1.0",
+                    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5",
+                },
+                extensions={"sni_hostname": target.sni} if target.sni else None,
+            )
+            try:
+                return await client.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError:
+                if i == len(target.urls) - 1:
+                    raise
+        raise AssertionError("unreachable: a target has at least one address")
 
     async def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
         chunks: list[bytes] = []
