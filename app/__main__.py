@@ -34,6 +34,9 @@ def banner(settings: Settings) -> str:
 def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The HTTP clients log every request at INFO: one line per relayed answer is noise, and costly.
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "anthropic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     print(banner(settings), file=sys.stderr, flush=True)
     uvicorn.run(
         create_app(settings),

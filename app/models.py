@@ -7,6 +7,8 @@ AI SDK's UIMessage so stored parts go back to clients unchanged.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 import uuid
 from typing import Any, Literal
@@ -34,9 +36,19 @@ Mood = Literal["serious", "friendly", "normal"]
 FinishReason = Literal["stop", "length", "content-filter", "tool-calls", "error", "interrupted", "other"]
 
 
+_PROCESS = os.urandom(8).hex()
+_counter = itertools.count()
+
+
 def new_id(prefix: str = "") -> str:
-    """A random id; `prefix` makes ids self-describing in logs (`run-…`, `msg-…`)."""
-    return f"{prefix}{uuid.uuid4().hex}" if prefix else str(uuid.uuid4())
+    """A unique id; `prefix` makes ids self-describing in logs (`run-…`, `msg-…`). Without a prefix, a UUID4.
+
+    Prefixed ids are a random per-process part plus a counter: unique across instances without a
+    `urandom` call per id (a few per request add up on the hot path of starting runs).
+    """
+    if not prefix:
+        return str(uuid.uuid4())
+    return f"{prefix}{_PROCESS}{next(_counter):x}"
 
 
 def now_ms() -> int:

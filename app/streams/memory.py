@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from app.streams.base import ReadResult, StreamEntry, StreamInfo
@@ -34,6 +35,9 @@ class MemoryStreamBuffer:
         self.ttl = ttl
         self._clock = clock
         self._streams: dict[str, _Stream] = {}
+        # Ended streams in order of expiry (the TTL is constant, so ending order is expiry order):
+        # sweeping pops only what has expired, never scans every stream.
+        self._ended: deque[tuple[float, str, _Stream]] = deque()
 
     def _get(self, stream_id: str) -> _Stream | None:
         stream = self._streams.get(stream_id)
@@ -44,8 +48,10 @@ class MemoryStreamBuffer:
 
     def _sweep(self) -> None:
         now = self._clock()
-        for key in [k for k, s in self._streams.items() if s.expires_at is not None and now >= s.expires_at]:
-            del self._streams[key]
+        while self._ended and self._ended[0][0] <= now:
+            _, key, stream = self._ended.popleft()
+            if self._streams.get(key) is stream:
+                del self._streams[key]
 
     async def create(self, stream_id: str, run_id: str) -> None:
         self._sweep()
@@ -62,6 +68,7 @@ class MemoryStreamBuffer:
         if final:
             stream.done = True
             stream.expires_at = self._clock() + self.ttl
+            self._ended.append((stream.expires_at, stream_id, stream))
         event, stream.changed = stream.changed, asyncio.Event()
         event.set()
 
