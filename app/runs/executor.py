@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from app.errors import AppError
-from app.models import ApprovalDecision, Conversation, FinishReason, Mood, PendingToolCall, SuspendedRun, Usage, new_id
+from app.models import ApprovalDecision, Conversation, FinishReason, Mood, PendingToolCall, SuspendedRun, Usage
 from app.protocol.chunks import (
     Chunk,
     DataConversation,
@@ -32,7 +32,6 @@ from app.protocol.chunks import (
     TextDelta,
     TextEnd,
     TextStart,
-    ToolApprovalRequest,
     ToolInputAvailable,
     ToolInputDelta,
     ToolInputError,
@@ -52,7 +51,7 @@ from app.providers.base import (
 )
 from app.runs.assembly import MessageBuilder
 from app.runs.registry import RunRegistry
-from app.runs.tooling import ToolCall, execute_tools, resolve_decisions
+from app.runs.tooling import ToolCall, execute_tools, request_approvals, resolve_decisions
 from app.settings import Settings
 from app.store.base import ConversationStore
 from app.streams.base import StreamBuffer
@@ -290,18 +289,7 @@ class Run:
             approvals = [c for c, a in zip(runnable, ask, strict=True) if a]
             await execute_tools(self, [c for c, a in zip(runnable, ask, strict=True) if not a])
             if approvals:
-                for call in approvals:
-                    approval_id = new_id("apv-")
-                    self.pending.append(
-                        PendingToolCall(
-                            tool_call_id=call.id,
-                            tool_name=call.name,
-                            input=call.input,
-                            approval_id=approval_id,
-                        )
-                    )
-                    self.builder.tool(call.id, call.name, state="approval-requested", approval={"id": approval_id})
-                    await self.emit(ToolApprovalRequest(approval_id=approval_id, tool_call_id=call.id))
+                await request_approvals(self, approvals)
                 await self.emit(FinishStep())
                 return "suspended"
             await self.emit(FinishStep())

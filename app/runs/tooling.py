@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from app.errors import ConflictError
-from app.protocol.chunks import DataStatus, ToolOutputAvailable, ToolOutputDenied, ToolOutputError
+from app.models import PendingToolCall, new_id
+from app.protocol.chunks import (
+    DataStatus,
+    ToolApprovalRequest,
+    ToolOutputAvailable,
+    ToolOutputDenied,
+    ToolOutputError,
+)
 from app.tools.base import Tool, ToolContext, ToolError, ToolInputError
 
 if TYPE_CHECKING:
@@ -18,7 +25,7 @@ if TYPE_CHECKING:
     from app.models import ApprovalDecision, SuspendedRun
     from app.runs.executor import Run
 
-__all__ = ["ToolCall", "execute_tools", "resolve_decisions"]
+__all__ = ["ToolCall", "execute_tools", "request_approvals", "resolve_decisions"]
 
 log = logging.getLogger("app.tools")
 
@@ -92,6 +99,20 @@ async def execute_tools(run: Run, calls: Sequence[ToolCall]) -> None:
     """Run the calls concurrently (parallel tool calls); results are written as each finishes."""
     if calls:
         await asyncio.gather(*(_run_one(run, c) for c in calls))
+
+
+async def request_approvals(run: Run, calls: Sequence[ToolCall]) -> None:
+    """Ask a human about each call: its part waits in `approval-requested` and the run suspends after."""
+    for call in calls:
+        approval_id = new_id("apv-")
+        run.pending.append(
+            PendingToolCall(tool_call_id=call.id, tool_name=call.name, input=call.input, approval_id=approval_id)
+        )
+        run.builder.tool(call.id, call.name, state="approval-requested", approval={"id": approval_id})
+        await run.emit(ToolApprovalRequest(approval_id=approval_id, tool_call_id=call.id))
+        # The plain dialect has no approval event: its `status` is how such clients learn to ask.
+        status = {"status": "awaiting-approval", "tool": call.name, "toolCallId": call.id, "approvalId": approval_id}
+        await run.emit(DataStatus(data={**status, "runId": run.spec.run_id}))
 
 
 async def resolve_decisions(run: Run, suspended: SuspendedRun, decisions: Sequence[ApprovalDecision]) -> list[ToolCall]:

@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.providers.mock import MockProvider
-from tests.support.sse import text_of
+from tests.support.sse import parse_frames, text_of
 from tests.tools.conftest import (
     ALICE,
     BOB,
@@ -86,7 +86,15 @@ async def test_suspension_persists_the_run(client: AsyncTestClient[Any], ledger:
     s = await suspend(client)
     kinds = types(s["frames"])
     assert kinds.index("tool-input-available") < kinds.index("tool-approval-request") < kinds.index("finish-step")
-    assert "tool-output-available" not in kinds and "data-status" not in kinds
+    assert "tool-output-available" not in kinds
+    (status,) = of_type(s["frames"], "data-status")
+    assert status["data"] == {
+        "status": "awaiting-approval",
+        "tool": "transfer",
+        "toolCallId": s["call"],
+        "approvalId": s["approval"],
+        "runId": s["run"],
+    }
     assert ledger.transfers == []
     services = client.app.state["chat_services"]
     suspended = await services.store.get_suspended_run(s["run"])
@@ -283,3 +291,11 @@ async def test_parallel_calls_mixed_with_an_approval(
     assert [o["toolCallId"] for o in of_type(frames, "tool-output-available")] == ["t2"]
     assert [(to, amount) for to, amount, _ in ledger.transfers] == [("b", 2)]
     assert text_of(frames) == "done"
+
+
+async def test_plain_dialect_clients_see_the_approval_as_a_status(client: AsyncTestClient[Any]) -> None:
+    r = await client.post("/api/chat", json={"message": TRANSFER, "stream": True}, headers=ALICE)
+    events = [f.data for f in parse_frames(r.text)]
+    statuses = [e for e in events if isinstance(e, dict) and e.get("type") == "status"]
+    assert statuses[-1]["status"] == "awaiting-approval" and statuses[-1]["tool"] == "transfer"
+    assert statuses[-1]["runId"] == r.headers["x-run-id"]
