@@ -102,6 +102,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tokens_per_day: dict[str, int] = msgspec.field(default_factory=dict)
     """Optional output tokens per user per UTC day, by tier."""
     max_concurrent_runs: int = 3
+    token_estimate: int = 1024
+    """Output tokens reserved against `tokens_per_day` when a run starts, settled to real usage at its end."""
     trusted_proxies: tuple[str, ...] = ()
     """Peers whose `X-Forwarded-For` is believed (IPs or CIDRs)."""
     limits_fail_open: bool = False
@@ -151,6 +153,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_PROVIDER_READ_TIMEOUT": "provider_read_timeout",
             "CHAT_RATE_IP_PER_MINUTE": "rate_ip_per_minute",
             "CHAT_MAX_CONCURRENT_RUNS": "max_concurrent_runs",
+            "CHAT_TOKEN_ESTIMATE": "token_estimate",
             "CHAT_LIMITS_FAIL_OPEN": "limits_fail_open",
             "CHAT_STREAM_TTL_SECONDS": "stream_ttl_seconds",
             "CHAT_RUN_TIMEOUT_SECONDS": "run_timeout_seconds",

@@ -39,7 +39,9 @@ class Admission(Protocol):
 class RunLimits(Protocol):
     """What the run service needs from `app.limits.Limits`."""
 
-    async def admit(self, principal: Principal, ip: str, *, run_id: str, estimate_tokens: int = 0) -> Admission: ...
+    async def admit(
+        self, principal: Principal, ip: str, *, run_id: str, estimate_tokens: int = 0, count_message: bool = True
+    ) -> Admission: ...
 
     async def refresh(self, admission: Admission) -> None: ...
 
@@ -208,7 +210,15 @@ class RunService:
         admission: Admission | None = None
         try:
             if self.limits is not None:
-                admission = await self.limits.admit(principal, ip, run_id=spec.run_id)
+                admission = await self.limits.admit(
+                    principal,
+                    ip,
+                    run_id=spec.run_id,
+                    # Reserve a whole answer's worth of tokens; `settle` corrects it to real usage.
+                    estimate_tokens=deps.settings.token_estimate,
+                    # An approval continues the same answer: no new user message to count.
+                    count_message=resume is None,
+                )
             if before_start is not None:
                 await before_start()
             if new:
