@@ -299,3 +299,48 @@ async def test_plain_dialect_clients_see_the_approval_as_a_status(client: AsyncT
     statuses = [e for e in events if isinstance(e, dict) and e.get("type") == "status"]
     assert statuses[-1]["status"] == "awaiting-approval" and statuses[-1]["tool"] == "transfer"
     assert statuses[-1]["runId"] == r.headers["x-run-id"]
+
+
+async def test_a_decision_sent_before_the_suspension_is_stored_waits_for_it(
+    mock: MockProvider, tools: list[Any], ledger: Ledger
+) -> None:
+    """A client may decide as soon as it sees `tool-approval-request`, before the run has stored its state
+    and let go of the conversation: the decision waits for that instead of failing (404/409)."""
+    import asyncio
+
+    from app import create_app
+    from app.models import ApprovalDecision, Principal, SuspendedRun
+    from app.store.memory import MemoryConversationStore
+
+    outcomes: list[object] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def decide_now(run: SuspendedRun) -> None:
+        services = app.state["chat_services"]
+        try:
+            handle = await services.runs.approve(
+                Principal(user_id="alice"), run.run_id, run.conversation_id, [ApprovalDecision(approved=True)], ip="t"
+            )
+            outcomes.append(handle)
+        except Exception as exc:
+            outcomes.append(exc)
+
+    class SlowStore(MemoryConversationStore):
+        async def save_suspended_run(self, run: SuspendedRun) -> None:
+            # The approval request is out, the state is not stored yet: decide right now, in the app's loop.
+            task = asyncio.create_task(decide_now(run))
+            tasks.add(task)
+            await asyncio.sleep(0.3)
+            await super().save_suspended_run(run)
+
+    app = create_app(make_settings(), providers={"mock": mock}, tools=tools, store=SlowStore())
+    async with AsyncTestClient(app) as client:
+        r = await chat(client, TRANSFER)
+        assert of_type(frames_of(r), "tool-approval-request")
+        for _ in range(300):
+            if outcomes and ledger.transfers:
+                break
+            await asyncio.sleep(0.01)
+        await wait_idle(client, r.headers["x-thread-id"])
+    assert len(outcomes) == 1 and not isinstance(outcomes[0], Exception), outcomes
+    assert len(ledger.transfers) == 1
