@@ -21,7 +21,10 @@ from app.api import chat, conversations, health, models
 from app.api.auth import TokenAuthenticator
 from app.api.deps import PLUGIN_KEY, STATE_KEY, Services, provide_principal, provide_services
 from app.api.errors import exception_handlers
+from app.limits import build_limits
+from app.providers.prompts import system_prompt
 from app.providers.setup import build_registry
+from app.providers.titles import generate_title
 from app.runs.executor import RunDeps
 from app.runs.memory import MemoryRunRegistry
 from app.runs.service import RunService
@@ -29,6 +32,7 @@ from app.settings import Settings
 from app.store.memory import MemoryConversationStore
 from app.streams.memory import MemoryStreamBuffer
 from app.tools.base import ToolRegistry
+from app.tools.builtin import builtin_tools
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -45,14 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatPlugin", "create_app"]
 
 log = logging.getLogger("app")
-
-
-def _default_system_prompt(mood: str, web_search: bool) -> str | None:
-    try:
-        from app.providers.prompts import system_prompt
-    except ImportError:
-        return None
-    return system_prompt(mood, web_search)
 
 
 class ChatPlugin(InitPlugin):
@@ -141,11 +137,10 @@ class ChatPlugin(InitPlugin):
         closers.append(http_client.aclose)
         providers = build_registry(settings, http_client=http_client, injected=self._providers)
         closers.append(providers.aclose)
-        tools = ToolRegistry(self._tools or _builtin_tools(settings, http_client))
+        tools = ToolRegistry(self._tools if self._tools is not None else builtin_tools(settings, http_client))
 
-        limits = _build_limits(settings, redis)
-        if limits is not None:
-            closers.append(limits.aclose)
+        limits = build_limits(settings, redis)
+        closers.append(limits.aclose)
         deps = RunDeps(
             settings=settings,
             buffer=buffer,
@@ -153,9 +148,9 @@ class ChatPlugin(InitPlugin):
             store=store,
             registry=registry,
             tools=tools,
-            system_prompt=_default_system_prompt,
+            system_prompt=system_prompt,
         )
-        runs = RunService(deps, providers, limits=limits, titler=_titler())
+        runs = RunService(deps, providers, limits=limits, titler=generate_title)
         services = Services(
             settings=settings,
             buffer=buffer,
@@ -169,31 +164,6 @@ class ChatPlugin(InitPlugin):
             redis=redis,
         )
         return services, closers
-
-
-def _build_limits(settings: Settings, redis: Any) -> Any:
-    try:
-        from app.limits import build_limits
-    except ImportError:
-        return None
-    return build_limits(settings, redis)
-
-
-def _titler() -> Any:
-    try:
-        from app.providers.titles import generate_title
-    except ImportError:
-        return None
-    return generate_title
-
-
-def _builtin_tools(settings: Settings, http_client: httpx.AsyncClient) -> list[Tool[Any]]:
-    try:
-        from app.tools.builtin import builtin_tools
-    except ImportError:
-        return []
-    tools: list[Tool[Any]] = builtin_tools(settings, http_client)
-    return tools
 
 
 def create_app(settings: Settings | None = None, **injected: Any) -> Litestar:

@@ -131,6 +131,8 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True, rename="camel", om
     updated_at: int = msgspec.field(default_factory=now_ms)
     provider: str | None = None
     model: str | None = None
+    pending_run_id: str | None = None
+    """A run suspended for tool approval; a new message supersedes it (its calls count as denied)."""
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -231,6 +231,9 @@ class Run:
                         web_search=spec.web_search,
                     )
                 )
+                conversation = await deps.store.get_conversation(spec.conversation.id)
+                if conversation is not None:
+                    await deps.store.put_conversation(msgspec.structs.replace(conversation, pending_run_id=spec.run_id))
             if error is not None:
                 final.append(encode_chunk(ErrorChunk(error_text=error.message)))
             else:

@@ -6,22 +6,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.errors import AppError, ConflictError, ForbiddenError, NotFoundError
 from app.models import ApprovalDecision, ChatRequest, Conversation, Message, Principal, Usage, new_id
 from app.providers.registry import is_reasoning_model
+from app.providers.titles import heuristic_title
 from app.runs.assembly import MessageBuilder
 from app.runs.executor import Run, RunSpec
 
 if TYPE_CHECKING:
+    from app.limits import Admission, Limits
     from app.providers.base import Provider
     from app.providers.registry import ProviderRegistry
     from app.runs.executor import RunDeps
 
-__all__ = ["RunHandle", "RunLimits", "RunService", "heuristic_title"]
+__all__ = ["RunHandle", "RunService"]
 
 log = logging.getLogger("app.runs")
 
@@ -30,22 +32,6 @@ RELEASE_WAIT = 10.0
 """How long an approval waits for the suspending run to let go (it may settle a title for up to 5 s)."""
 
 Titler = Callable[["Provider", str, str], Awaitable[str]]
-
-
-class Admission(Protocol):
-    headers: dict[str, str]
-
-
-class RunLimits(Protocol):
-    """What the run service needs from `app.limits.Limits`."""
-
-    async def admit(
-        self, principal: Principal, ip: str, *, run_id: str, estimate_tokens: int = 0, count_message: bool = True
-    ) -> Admission: ...
-
-    async def refresh(self, admission: Admission) -> None: ...
-
-    async def settle(self, admission: Admission, usage: Usage | None) -> None: ...
 
 
 class RunHandle(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,22 +47,13 @@ class RunHandle(msgspec.Struct, frozen=True, kw_only=True):
     """True when an idempotent retry was answered with an earlier run."""
 
 
-def heuristic_title(text: str) -> str:
-    """A title from the first words of the first message, when no model title is available."""
-    words = text.split()
-    title = " ".join(words[:8])
-    if len(title) > 60:
-        title = title[:57].rstrip() + "..."
-    return title or "New chat"
-
-
 class RunService:
     def __init__(
         self,
         deps: RunDeps,
         providers: ProviderRegistry,
         *,
-        limits: RunLimits | None = None,
+        limits: Limits | None = None,
         titler: Titler | None = None,
     ) -> None:
         self.deps = deps
@@ -149,9 +126,48 @@ class RunService:
         title = None
         if conversation is None and self.deps.settings.title_generation:
             title = self._title_job(provider, model, user_message.text)
+        supersede = None
+        if conversation is not None and conversation.pending_run_id:
+            pending_run_id = conversation.pending_run_id
+
+            async def supersede() -> None:
+                await self._supersede(conversation_id, pending_run_id)
+
         return await self._launch(
-            principal, spec, provider, ip=ip, new=conversation is None, user_message=user_message, title=title
+            principal,
+            spec,
+            provider,
+            ip=ip,
+            new=conversation is None,
+            user_message=user_message,
+            title=title,
+            before_start=supersede,
         )
+
+    async def _supersede(self, conversation_id: str, run_id: str) -> None:
+        """A new message while a run waits for approval: the waiting calls count as denied, so the history
+        the model sees next has a result for every tool call, and a late decision gets 409."""
+        store = self.deps.store
+        await self.deps.registry.claim_idempotency(f"approval:{run_id}", "superseded", ttl=IDEMPOTENCY_TTL)
+        suspended = await store.take_suspended_run(run_id)
+        if suspended is not None:
+            message = await store.get_message(conversation_id, suspended.message_id)
+            if message is not None:
+                builder = MessageBuilder(message.id, conversation_id, message.parts)
+                for call in suspended.pending:
+                    builder.tool(
+                        call.tool_call_id,
+                        call.tool_name,
+                        state="output-denied",
+                        approval={"id": call.approval_id, "approved": False, "reason": "superseded by a new message"},
+                    )
+                await store.save_message(msgspec.structs.replace(message, parts=tuple(builder.parts)))
+        await self._clear_pending(conversation_id, run_id)
+
+    async def _clear_pending(self, conversation_id: str, run_id: str) -> None:
+        conversation = await self.deps.store.get_conversation(conversation_id)
+        if conversation is not None and conversation.pending_run_id == run_id:
+            await self.deps.store.put_conversation(msgspec.structs.replace(conversation, pending_run_id=None))
 
     async def _earlier_run(self, earlier: str, provider: str, model: str) -> RunHandle | None:
         """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
@@ -314,6 +330,7 @@ class RunService:
                 raise ConflictError("this approval was already decided", code="already_decided")
             if await store.take_suspended_run(run_id) is None:
                 raise ConflictError("this approval was already decided", code="already_decided")
+            await self._clear_pending(conversation_id, run_id)
 
         return await self._launch(
             principal, spec, provider, ip=ip, resume=(suspended, decisions), existing=builder, before_start=claim
