@@ -273,10 +273,16 @@ class Run:
     async def _work(self) -> EndCause:
         if self._resume is not None:
             suspended, decisions = self._resume
-            await self.emit(StartStep())
+            # The decisions finish the step that made the calls, as the AI SDK's own server does: no new
+            # step around them. Each call is declared again first: a live client updates its part in
+            # place (it is in the current step), and a client replaying this stream from `start` (which
+            # resets the message) learns the call before its output, instead of failing on an unknown id.
+            for call in suspended.pending:
+                await self.emit(
+                    ToolInputAvailable(tool_call_id=call.tool_call_id, tool_name=call.tool_name, input=call.input)
+                )
             calls = await resolve_decisions(self, suspended, decisions)
             await execute_tools(self, calls)
-            await self.emit(FinishStep())
         max_steps = self.deps.settings.max_steps
         while True:
             if self.step >= max_steps:

@@ -303,7 +303,9 @@ function checkChunks(ex, { complete = true, messageId } = {}) {
     } else if (c.type === 'finish' && inStep) {
       problems.push(`${where}: finish inside an open step (no finish-step)`);
     }
-    if (CONTENT_IN_STEP.test(c.type) && !inStep) problems.push(`${where}: content chunk outside start-step/finish-step`);
+    const redeclared = c.type === 'tool-input-available' && tools.get(c.toolCallId)?.stage === 'approval';
+    if (CONTENT_IN_STEP.test(c.type) && !inStep && !redeclared)
+      problems.push(`${where}: content chunk outside start-step/finish-step`);
     const m = /^(text|reasoning)-(start|delta|end)$/.exec(c.type);
     if (m) {
       const key = `${m[1]}:${c.id}`;
@@ -329,6 +331,14 @@ function checkChunks(ex, { complete = true, messageId } = {}) {
           break;
         case 'tool-input-available':
         case 'tool-input-error':
+          // A continuation after an approval declares the decided calls again before their outputs (outside
+          // any step, so a live client updates its part in place), which makes a replay from `start`
+          // (the client resets the message there) self-contained.
+          if (t?.stage === 'approval' && c.type === 'tool-input-available' && !inStep) {
+            if (t.name !== c.toolName) problems.push(`${where}: re-declared with another toolName (${t.name})`);
+            t.stage = 'input';
+            break;
+          }
           if (t && t.stage !== 'streaming') problems.push(`${where}: input for a call already in stage ${t.stage}`);
           if (t && t.name !== c.toolName) problems.push(`${where}: toolName differs from tool-input-start (${t.name})`);
           tools.set(c.toolCallId, { stage: 'input', name: c.toolName });
@@ -777,6 +787,18 @@ async function approvalRoundTrip(label, approved) {
   expectEqual(`${label}: text`, textOf(message), mockAnswer(TOOL_PROMPT, 1));
   const finish2 = second.chunks.find((c) => c.type === 'finish');
   expectEqual(`${label}: continuation finishReason`, finish2.finishReason, 'stop');
+
+  // A reconnect now replays the continuation from its `start`, where the client resets the message: the
+  // replay alone must assemble (the call is declared before its output) into the decided tool part.
+  currentLabel = `${label}/replay`;
+  const replay = await newTransport().reconnectToStream({ chatId });
+  ok(replay !== null, `${label}/replay: reconnectToStream returned null (204) inside the TTL`);
+  const replayed = await assemble(replay);
+  expectEqual(`${label}/replay: message id`, replayed.id, assistantId);
+  const replayedPart = toolPart(replayed);
+  expectEqual(`${label}/replay: tool part state`, replayedPart.state, part.state);
+  expectEqual(`${label}/replay: tool input`, replayedPart.input, { city: 'Paris' });
+  expectEqual(`${label}/replay: text`, textOf(replayed), mockAnswer(TOOL_PROMPT, 1));
 }
 
 async function checkApproval() {
