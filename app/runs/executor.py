@@ -125,8 +125,11 @@ class Run:
         self.step = spec.step
         self.finish_reason: FinishReason = "stop"
         self.pending: list[PendingToolCall] = []
+        self._step_open = False
 
     async def emit(self, chunk: Chunk) -> None:
+        if isinstance(chunk, StartStep | FinishStep):
+            self._step_open = isinstance(chunk, StartStep)
         await self.writer.write(encode_chunk(chunk))
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -201,7 +204,8 @@ class Run:
             "suspended": "tool-calls",
             "error": "error",
         }[cause]
-        final: list[bytes] = []
+        # A run cut short (error, stop, timeout) still closes its step, so the stream stays well formed.
+        final: list[bytes] = [encode_chunk(FinishStep())] if self._step_open else []
         try:
             title = await self._settle_title(title_task)
             if title is not None:

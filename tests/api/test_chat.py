@@ -233,6 +233,7 @@ async def test_provider_error_mid_stream_keeps_partial_answer(client: AsyncTestC
     frames = parse_frames(r.text)
     assert text_of(frames) == "t0 t1 t2 t3 "
     assert frames[-2].type == "error"
+    assert frames[-3].type == "finish-step"  # the step is closed before the error ends the stream
     assert "broke" in frames[-2].data["errorText"]
     assert frames[-1].data == "[DONE]"
     thread = r.headers["x-thread-id"]
