@@ -11,7 +11,7 @@ from litestar.response import Stream
 
 from app.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from app.api.schemas import ApproveBody, Seed003Body, _convert, parse_chat_body, parse_json
-from app.api.streaming import collect_answer, sse_response
+from app.api.streaming import collect_answer, sse_response, stored_response
 from app.errors import BadRequestError
 from app.models import (
     ApprovalDecision,
@@ -45,6 +45,13 @@ async def _respond(
     request: Request[Any, Any, Any], services: Services, handle: RunHandle, chat: ChatRequest
 ) -> Response[Any] | Stream:
     headers = _run_headers(handle)
+    if handle.replay:
+        info = await services.buffer.info(handle.conversation_id)
+        if info is None or info.run_id != handle.run_id:
+            # An idempotent retry after the first run's stream expired: its stored result.
+            stored = await services.store.get_message(handle.conversation_id, handle.message_id)
+            if stored is not None:
+                return stored_response(stored, dialect_for(chat.dialect), stream=chat.stream, headers=headers)
     if not chat.stream:
         answer = await collect_answer(services, handle.conversation_id, handle.run_id)
         status = 502 if "error" in answer else 200

@@ -317,3 +317,64 @@ async def test_models_endpoint_lists_configured_providers(client: AsyncTestClien
     assert r.status_code == 200
     assert "mock-1" in str(r.json())
     assert (await client.get("/api/models")).status_code == 401
+
+
+async def test_idempotent_retry_after_the_stream_expired_gets_the_stored_result() -> None:
+    from app import create_app
+    from tests.api.conftest import make_settings
+
+    mock = MockProvider()
+    app = create_app(make_settings(stream_ttl_seconds=0.05), providers={"mock": mock})
+    async with AsyncTestClient(app) as c:
+        headers = {**ALICE, "Idempotency-Key": "late-retry"}
+        body = {"parts": [{"type": "text", "text": "mock:tokens=4"}], "threadId": "idem-late"}
+        first = await c.post("/api/chat", json=body, headers=headers)
+        await wait_idle(c, "idem-late")
+        await asyncio.sleep(0.1)
+        assert (await c.get("/api/chat/idem-late/stream", headers=ALICE)).status_code == 204  # expired
+        again = await c.post("/api/chat", json=body, headers=headers)
+        assert again.status_code == 200
+        assert again.headers["x-run-id"] == first.headers["x-run-id"]
+        frames = parse_frames(again.text)
+        assert text_of(frames) == "t0 t1 t2 t3 "
+        assert frames[0].data["messageId"] == parse_frames(first.text)[0].data["messageId"]
+        assert frames[-2].data["finishReason"] == "stop"
+        assert frames[-1].data == "[DONE]"
+        plain = await c.post(
+            "/api/chat",
+            json={"message": "mock:tokens=2", "conversationId": "idem-late"},
+            headers={**ALICE, "Idempotency-Key": "late-json"},
+        )
+        await wait_idle(c, "idem-late")
+        await asyncio.sleep(0.1)
+        plain_again = await c.post(
+            "/api/chat",
+            json={"message": "mock:tokens=2", "conversationId": "idem-late"},
+            headers={**ALICE, "Idempotency-Key": "late-json"},
+        )
+        assert plain_again.json()["response"] == plain.json()["response"] == "t0 t1 "
+        assert len(mock.requests) == 2
+
+
+async def test_hs256_jwt_bearer_tokens() -> None:
+    import jwt
+
+    from app import create_app
+    from app.settings import Secret
+    from tests.api.conftest import make_settings
+
+    app = create_app(make_settings(jwt_secret=Secret("s3cret-key-for-tests-0123456789ab")))
+    good = jwt.encode({"sub": "carol", "tier": "premium"}, "s3cret-key-for-tests-0123456789ab", algorithm="HS256")
+    forged = jwt.encode({"sub": "carol"}, "another-secret-key-0123456789abcdef", algorithm="HS256")
+    no_sub = jwt.encode({"tier": "premium"}, "s3cret-key-for-tests-0123456789ab", algorithm="HS256")
+    async with AsyncTestClient(app) as c:
+        r = await c.post("/api/chat", json=PARTS, headers={"Authorization": f"Bearer {good}"})
+        assert r.status_code == 200
+        listed = await c.get("/api/chat/conversations", headers={"Authorization": f"Bearer {good}"})
+        assert [x["userId"] for x in listed.json()["conversations"]] == ["carol"]
+        for token in (forged, no_sub, good + "x"):
+            assert (
+                await c.post("/api/chat", json=PARTS, headers={"Authorization": f"Bearer {token}"})
+            ).status_code == 401
+        # Static tokens still work beside JWTs.
+        assert (await c.get("/api/chat/conversations", headers=ALICE)).status_code == 200
