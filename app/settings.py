@@ -109,6 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     limits_fail_open: bool = False
     """When Redis is down: False answers 503 for writes, True lets requests through unlimited."""
     stream_ttl_seconds: float = 60.0
+    resumable_streams: bool = True
+    """False is serverless mode: nothing outlives a request, so `GET /api/chat/{id}/stream` is always 204."""
     run_timeout_seconds: float = 60.0
     max_steps: int = 5
     max_body_bytes: int = 20 * 1024 * 1024
@@ -156,6 +158,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_TOKEN_ESTIMATE": "token_estimate",
             "CHAT_LIMITS_FAIL_OPEN": "limits_fail_open",
             "CHAT_STREAM_TTL_SECONDS": "stream_ttl_seconds",
+            "CHAT_RESUMABLE_STREAMS": "resumable_streams",
             "CHAT_RUN_TIMEOUT_SECONDS": "run_timeout_seconds",
             "CHAT_MAX_STEPS": "max_steps",
             "CHAT_MAX_BODY_BYTES": "max_body_bytes",

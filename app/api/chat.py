@@ -107,7 +107,7 @@ async def resume(
     conversation = await services.store.get_conversation(thread_id)
     if conversation is not None:
         await services.runs.owned_conversation(principal, thread_id, write=False)
-    info = await services.buffer.info(thread_id)
+    info = await services.buffer.info(thread_id) if services.settings.resumable_streams else None
     if conversation is None or info is None:
         # Nothing to resume (never started, finished longer ago than the buffer TTL, or serverless).
         return Response(None, status_code=204, headers={"X-Thread-Id": thread_id})

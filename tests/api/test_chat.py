@@ -378,3 +378,30 @@ async def test_hs256_jwt_bearer_tokens() -> None:
             ).status_code == 401
         # Static tokens still work beside JWTs.
         assert (await c.get("/api/chat/conversations", headers=ALICE)).status_code == 200
+
+
+async def test_serverless_mode_never_resumes() -> None:
+    from app import create_app
+    from tests.api.conftest import make_settings
+
+    async with AsyncTestClient(create_app(make_settings(resumable_streams=False))) as c:
+        r = await c.post("/api/chat", json={**PARTS, "threadId": "sl"}, headers=ALICE)
+        assert text_of(parse_frames(r.text))
+        assert (await c.get("/api/chat/sl/stream", headers=ALICE)).status_code == 204
+
+
+async def test_oversized_data_url_is_413_and_nothing_is_stored(client: AsyncTestClient[Any]) -> None:
+    payload = "A" * (11 * 1024 * 1024 * 4 // 3)  # decodes to ~11 MiB, past the 10 MiB file limit
+    body = {
+        "parts": [
+            {"type": "text", "text": "look"},
+            {"type": "file", "mediaType": "image/png", "url": f"data:image/png;base64,{payload}"},
+        ],
+        "threadId": "big-file",
+    }
+    r = await send(client, body)
+    assert r.status_code == 413
+    assert "file exceeds" in r.json()["error"]
+    assert (
+        await client.get("/api/chat/messages", params={"conversationId": "big-file"}, headers=ALICE)
+    ).status_code == 404
