@@ -6,8 +6,8 @@ streams without a client library's parsing cost dominating the measurement:
     python -m bench.load --url http://127.0.0.1:8000/api/chat --body '{"parts": [...]}' \
         --header 'Authorization: Bearer x' --concurrency 50 --requests 200
 
-prints one JSON object: streams, frames, token frames, wall time, and per-stream time-to-first-token and
-total time percentiles (ms).
+`--ramp S` spreads the workers' first requests over S seconds. Prints one JSON object: streams, frames,
+token frames, wall time, and per-stream time-to-first-token and total time percentiles (ms).
 """
 
 from __future__ import annotations
@@ -88,14 +88,18 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def run(url: str, body: bytes, headers: list[str], concurrency: int, requests: int) -> dict[str, Any]:
+async def run(
+    url: str, body: bytes, headers: list[str], concurrency: int, requests: int, ramp: float = 0.0
+) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     queue = list(range(requests))
     results: list[dict[str, float]] = []
     errors: list[str] = []
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
+        # Spread the workers' first requests over `ramp` seconds: arrivals over time, not one burst.
+        await asyncio.sleep(ramp * index / concurrency)
         while queue:
             queue.pop()
             try:
@@ -104,7 +108,7 @@ async def run(url: str, body: bytes, headers: list[str], concurrency: int, reque
                 errors.append(repr(exc)[:300])
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     wall = time.perf_counter() - start
     ttft = [r["ttft"] for r in results]
     total = [r["total"] for r in results]
@@ -131,8 +135,9 @@ def main() -> None:
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=1)
+    parser.add_argument("--ramp", type=float, default=0.0, help="seconds over which workers start")
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.body.encode(), args.header, args.concurrency, args.requests))
+    result = asyncio.run(run(args.url, args.body.encode(), args.header, args.concurrency, args.requests, args.ramp))
     print(json.dumps(result))
 
 
