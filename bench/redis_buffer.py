@@ -80,8 +80,58 @@ async def relay(buffer: Any, tokens: int, gap: float, *, batched: bool, window: 
     return elapsed, writer.writes
 
 
-async def resume_cost(buffer: Any, length: int, replay: int, rounds: int = 200) -> float:
-    """Microseconds to read the last `replay` frames of a stream of `length` single-frame entries."""
+async def relay_many(
+    buffer: Any, streams: int, tokens: int, gap: float, *, window: float, remote_reader: Any = None
+) -> tuple[float, int, float]:
+    """`streams` concurrent runs of `tokens` frames, a token every `gap` s each, through `StreamWriter`s,
+    one live reader per stream (on `remote_reader`, another instance, when given); returns (seconds,
+    appends, p50 delivery lag in ms: from a frame's write to its reader seeing it)."""
+    lags: list[float] = []
+    appends = 0
+
+    async def one(k: int) -> None:
+        nonlocal appends
+        sid = f"many-{uuid4().hex}"
+        await buffer.create(sid, "run")
+        writer = StreamWriter(buffer, sid, batched=True, window=window)
+        sent: list[float] = []
+        reader_buffer = remote_reader or buffer
+
+        async def follow() -> int:
+            seen, cursor = 0, None
+            while True:
+                result = await reader_buffer.read(sid, cursor, block=1.0)
+                now = time.perf_counter()
+                for _ in result.entries:
+                    if seen < len(sent):
+                        lags.append(now - sent[seen])
+                    seen += 1
+                if result.entries:
+                    cursor = result.entries[-1].cursor
+                if result.done:
+                    return seen
+
+        reader = asyncio.create_task(follow())
+        await asyncio.sleep(gap * k / streams)  # spread the streams' phases over one token gap
+        for _ in range(tokens):
+            sent.append(time.perf_counter())
+            await writer.write(FRAME)
+            await asyncio.sleep(gap)
+        await writer.close([b'{"type":"finish"}'])
+        assert await reader == tokens + 1
+        appends += writer.writes
+        await buffer.delete(sid)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(streams)))
+    lags.sort()
+    return time.perf_counter() - started, appends, lags[len(lags) // 2] * 1000
+
+
+async def resume_cost(buffer: Any, length: int, replay: int, rounds: int = 200, *, reader: Any = None) -> float:
+    """Microseconds to read the last `replay` frames of a stream of `length` single-frame entries, on
+    `reader` (another instance: the producing one would answer from its local copy) when given."""
+    reader = reader or buffer
     sid = f"resume-{uuid4().hex}"
     await buffer.create(sid, "run")
     for start in range(0, length, 1000):
@@ -89,14 +139,14 @@ async def resume_cost(buffer: Any, length: int, replay: int, rounds: int = 200) 
         await asyncio.gather(*(buffer.append(sid, [FRAME]) for _ in range(min(1000, length - start))))
     entries: list[Any] = []
     while True:  # one read returns at most `read_count` entries
-        result = await buffer.read(sid, entries[-1].cursor if entries else None)
+        result = await reader.read(sid, entries[-1].cursor if entries else None)
         if not result.entries:
             break
         entries.extend(result.entries)
     cursor = entries[-replay - 1].cursor
     started = time.perf_counter()
     for _ in range(rounds):
-        result = await buffer.read(sid, cursor)
+        result = await reader.read(sid, cursor)
         assert len(result.entries) == replay
     elapsed = time.perf_counter() - started
     await buffer.delete(sid)
@@ -119,7 +169,9 @@ async def main(url: str | None) -> None:
         url = f"redis://127.0.0.1:{port}/0"
         await asyncio.sleep(0.3)
     client = connect_redis(url)
-    redis_buffer = RedisStreamBuffer(client, prefix=f"bench:{uuid4().hex}")
+    prefix = f"bench:{uuid4().hex}"
+    redis_buffer = RedisStreamBuffer(client, prefix=prefix)
+    other_client = connect_redis(url)
     memory_buffer = MemoryStreamBuffer()
     try:
         await client.ping()
@@ -144,24 +196,48 @@ async def main(url: str | None) -> None:
             ("paced 50 tokens, 20 ms gap (50 tok/s)", 50, 0.02),
         ):
             before = await commandstats(client)
+            calls = redis_buffer.write_calls
             seconds, writes = await relay(redis_buffer, tokens, gap, batched=True, window=0.002)
+            calls = redis_buffer.write_calls - calls
             ops = delta(before, await commandstats(client))
             ops.pop("info", None)
             total = sum(ops.values())
-            # Writes: one EVALSHA of append.lua per batch plus create; reads: read.lua EVALSHAs and XREADs.
+            # Writes: one EVALSHA of append_many.lua per round trip plus create; the live reader is on the
+            # producing instance, so it reads the local copy (no Redis reads).
             print(
-                f"{label}: {writes} appends, writes/token {writes / tokens:.3f}; all commands incl. the "
-                f"reader {total} ({total / tokens:.2f}/token) {ops}; {seconds * 1000:.0f} ms"
+                f"{label}: {writes} appends in {calls} write calls, writes/token {calls / tokens:.3f}; "
+                f"all commands incl. the reader {total} ({total / tokens:.2f}/token) {ops}; {seconds * 1000:.0f} ms"
             )
+
+        print("== 100 concurrent streams at 50 tokens/s each (window 2 ms, a live reader per stream) ==")
+        other = RedisStreamBuffer(other_client, prefix=prefix)  # another instance on the same Redis
+        for label, reader in (("readers on the producing instance", None), ("readers on another instance", other)):
+            before = await commandstats(client)
+            calls = redis_buffer.write_calls
+            seconds, appends, lag = await relay_many(redis_buffer, 100, 50, 0.02, window=0.002, remote_reader=reader)
+            ops = delta(before, await commandstats(client))
+            ops.pop("info", None)
+            tokens = 100 * 50
+            writes = redis_buffer.write_calls - calls
+            print(
+                f"{label}: {appends} appends in {writes} write calls, writes/token {writes / tokens:.3f}; "
+                f"all commands {sum(ops.values())} ({sum(ops.values()) / tokens:.2f}/token) {ops}; "
+                f"delivery lag p50 {lag:.2f} ms; {seconds * 1000:.0f} ms"
+            )
+        mem_seconds, _, mem_lag = await relay_many(memory_buffer, 100, 50, 0.02, window=0.0)
+        print(f"memory buffer, same shape: delivery lag p50 {mem_lag:.2f} ms; {mem_seconds * 1000:.0f} ms")
 
         print("== resume cost: read the last 10 frames (µs) ==")
         for length in (1_000, 20_000):
             print(
-                f"stream of {length:>6} entries: redis {await resume_cost(redis_buffer, length, 10):7.1f}  "
+                f"stream of {length:>6} entries: "
+                f"redis {await resume_cost(redis_buffer, length, 10, reader=other):7.1f}  "
+                f"local copy {await resume_cost(redis_buffer, length, 10):6.1f}  "
                 f"memory {await resume_cost(memory_buffer, length, 10):6.1f}"
             )
     finally:
         await client.aclose()
+        await other_client.aclose()
         if proc is not None:
             proc.terminate()
             proc.wait(5)

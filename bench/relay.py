@@ -97,7 +97,15 @@ def server_env(upstream: FakeUpstream, ns: str, redis_url: str | None) -> dict[s
 
 
 def scenario(
-    name: str, upstream: FakeUpstream, server: ServerProcess, ns: str, *, tokens: int, concurrency: int, requests: int
+    name: str,
+    upstream: FakeUpstream,
+    server: ServerProcess,
+    ns: str,
+    *,
+    tokens: int,
+    concurrency: int,
+    requests: int,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     model = f"bench-tokens-{tokens}"
     direct = load(
@@ -107,6 +115,7 @@ def scenario(
         requests=requests,
         headers=["Authorization: Bearer x"],
     )
+    before = commandstats(redis_url) if redis_url else {}
     with RssSampler(server.proc.pid if server.proc else 0) as rss:
         relayed = load(
             f"{server.url}/api/chat",
@@ -116,6 +125,20 @@ def scenario(
             headers=[AUTH],
         )
     assert relayed["token_frames"] == tokens * requests, relayed
+    redis_figures = {}
+    if redis_url:
+        # Every command of the relayed requests (runs, limits, store, buffer), per relayed token. Writes:
+        # script calls (append_many, create and the other backends' scripts) and plain write commands.
+        after = commandstats(redis_url)
+        delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+        delta.pop("info", None)
+        relayed_tokens = tokens * requests
+        writes = sum(delta.get(k, 0) for k in ("evalsha", "eval", "xadd", "set", "pexpire", "del"))
+        redis_figures = {
+            "redis_commands_per_token": round(sum(delta.values()) / relayed_tokens, 4),
+            "redis_write_calls_per_token": round(writes / relayed_tokens, 4),
+            "redis_commands": delta,
+        }
     return {
         "scenario": name,
         "tokens": tokens,
@@ -131,6 +154,7 @@ def scenario(
         "relay_total_p50_ms": round(relayed["total_p50_ms"], 1),
         "total_p50_ratio": round(relayed["total_p50_ms"] / direct["total_p50_ms"], 3),
         "server_peak_rss_mb": round(rss.peak_kb / 1024, 1),
+        **redis_figures,
     }
 
 
@@ -179,25 +203,43 @@ def run_backend(backend: str, quick: bool) -> list[dict[str, Any]]:
                     requests=20,
                     headers=[AUTH],
                 )
-                before = commandstats(redis_url) if redis_url else {}
-                cap = scenario("capacity", fast, server, ns, tokens=500, concurrency=20, requests=40 if quick else 200)
-                if redis_url:
-                    after = commandstats(redis_url)
-                    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-                    tokens = cap["tokens"] * cap["requests"]
-                    writes = sum(delta.get(k, 0) for k in ("evalsha", "eval", "xadd", "set", "pexpire", "del"))
-                    cap["redis_commands_per_token"] = round(sum(delta.values()) / tokens, 4)
-                    cap["redis_write_calls_per_token"] = round(writes / tokens, 4)
-                results.append(cap)
+                requests = 40 if quick else 200
                 results.append(
-                    scenario("ttft", fast, server, ns, tokens=20, concurrency=1, requests=20 if quick else 50)
+                    scenario(
+                        "capacity", fast, server, ns, tokens=500, concurrency=20, requests=requests, redis_url=redis_url
+                    )
+                )
+                results.append(
+                    scenario(
+                        "ttft",
+                        fast,
+                        server,
+                        ns,
+                        tokens=20,
+                        concurrency=1,
+                        requests=20 if quick else 50,
+                        redis_url=redis_url,
+                    )
                 )
             pns = paced.namespace()
             with ServerProcess(server_env(paced, pns, redis_url)) as server:
-                results.append(scenario("paced-100", paced, server, pns, tokens=50, concurrency=100, requests=100))
+                results.append(
+                    scenario(
+                        "paced-100", paced, server, pns, tokens=50, concurrency=100, requests=100, redis_url=redis_url
+                    )
+                )
                 if not quick:
                     results.append(
-                        scenario("paced-1000", paced, server, pns, tokens=50, concurrency=1000, requests=1000)
+                        scenario(
+                            "paced-1000",
+                            paced,
+                            server,
+                            pns,
+                            tokens=50,
+                            concurrency=1000,
+                            requests=1000,
+                            redis_url=redis_url,
+                        )
                     )
     finally:
         if redis_proc is not None:

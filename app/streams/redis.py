@@ -1,8 +1,17 @@
 """`StreamBuffer` on Redis Streams: one stream per conversation, shared by every instance.
 
 Layout: `{prefix}:stream:{id}` is a Redis Stream, `{prefix}:streammeta:{id}` a hash (run id, done flag,
-last applied batch number). One `append` call is one entry holding the whole batch (the producer
-coalesces frames over a few milliseconds), so Redis sees one write per batch, not per token.
+last applied batch number; each entry also carries its batch number). One `append` call is one entry
+holding the whole batch (the producer coalesces frames while its previous write is in flight).
+
+Writes: one round trip at a time per instance. `append` queues its batch; a sender task sends every
+queued batch of every stream in one `EVALSHA append_many.lua` when nothing is in flight, and whatever
+queues meanwhile rides the next call (Nagle-like), so Redis sees a few writes per round trip time, not
+one per stream and token. Each caller awaits its own batch's outcome.
+
+Reads: readers on the instance that produces a stream are served from its `LocalMirror` (see
+`app.streams.mirror`), filled after each write with the cursors Redis assigned and woken by it; every
+other read (another instance, a cursor the copy does not know, a finished run) goes to Redis.
 
 Cursors: frame `k` of entry `<id>` has cursor `<id>.<k>`; the last frame of an entry is just `<id>`, so
 a reader that consumed a whole entry resumes with a plain XREAD/XRANGE after it. A cursor inside an
@@ -14,11 +23,14 @@ vanishes by itself), `ttl` after the final append.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
 from app.redis_client import load_script, max_block_seconds, unavailable
 from app.streams.base import ReadResult, StreamEntry, StreamInfo
+from app.streams.mirror import MIRROR_MISS, LocalMirror, MirroredStream
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +41,40 @@ __all__ = ["RedisStreamBuffer"]
 
 _CURSOR = re.compile(r"(\d+)(?:-(\d+))?(?:\.(\d+))?")
 _LUA = "app.streams.lua"
+
+
+class _Writing:
+    """A stream this instance created: its run and the number of its last batch."""
+
+    __slots__ = ("run_id", "seq")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.seq = 0
+
+
+class _Batch:
+    """One `append` call waiting for (or riding) a round trip."""
+
+    __slots__ = ("final", "frames", "future", "mirror", "run_id", "seq", "stream_id")
+
+    def __init__(
+        self,
+        stream_id: str,
+        frames: Sequence[bytes],
+        final: bool,
+        writing: _Writing | None,
+        mirror: MirroredStream | None,
+        future: asyncio.Future[None],
+    ) -> None:
+        self.stream_id = stream_id
+        self.frames = frames
+        self.final = final
+        # Numbered at call time, so batches of one stream keep the order of the `append` calls.
+        self.run_id = writing.run_id if writing is not None else ""
+        self.seq = writing.seq if writing is not None else 0
+        self.mirror = mirror
+        self.future = future
 
 
 class RedisStreamBuffer:
@@ -43,6 +89,7 @@ class RedisStreamBuffer:
         idle_ttl: float = 600.0,
         maxlen: int = 100_000,
         read_count: int = 10_000,
+        max_batches: int = 256,
     ) -> None:
         """Args:
         redis: a client from `app.redis_client.connect_redis` (bytes responses).
@@ -52,6 +99,7 @@ class RedisStreamBuffer:
             exceed the longest gap between two appends, i.e. the run timeout).
         maxlen: approximate cap on entries per stream (a safety bound; a run never gets near it).
         read_count: most entries one `read` returns; the caller reads again for the rest.
+        max_batches: most batches one write round trip carries (it keeps one Lua call short).
         """
         self._redis = redis
         self._prefix = prefix
@@ -62,10 +110,17 @@ class RedisStreamBuffer:
         self._count = read_count
         self._max_block = max_block_seconds(redis)
         self._create = load_script(redis, _LUA, "create.lua")
-        self._append = load_script(redis, _LUA, "append.lua")
+        self._append_many = load_script(redis, _LUA, "append_many.lua")
         self._read = load_script(redis, _LUA, "read.lua")
-        # Batch numbers of the streams this instance produces, for idempotent appends (see append.lua).
-        self._seq: dict[str, int] = {}
+        self._max_batches = max_batches
+        # Run and batch number of the streams this instance produces, for idempotent appends that a
+        # stream taken over by another run refuses (see append_many.lua).
+        self._writing: dict[str, _Writing] = {}
+        self._mirror = LocalMirror(idle_ttl=idle_ttl)
+        self._queue: list[_Batch] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.write_calls = 0
+        """Write round trips made (each carries one or more batches), for the benchmarks."""
 
     def _key(self, kind: str, stream_id: str) -> str:
         return f"{self._prefix}:{kind}:{stream_id}"
@@ -76,33 +131,93 @@ class RedisStreamBuffer:
     async def create(self, stream_id: str, run_id: str) -> None:
         with unavailable("stream buffer"):
             await self._create(keys=self._keys(stream_id), args=[run_id, self._idle_ms])
-        self._seq[stream_id] = 0
+        self._writing[stream_id] = _Writing(run_id)
+        self._mirror.open(stream_id, run_id)
 
     async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
-        seq = self._seq.get(stream_id)
-        if seq is not None:
-            seq += 1
-            self._seq[stream_id] = seq
-        args: list[bytes | int] = [
-            seq or 0,
-            int(final),
-            b"\n".join(frames),
-            len(frames),
-            self._maxlen,
-            self._ttl_ms,
-            self._idle_ms,
-        ]
+        writing = self._writing.get(stream_id)
+        if writing is not None:
+            writing.seq += 1
+            if final:
+                del self._writing[stream_id]
+        batch = _Batch(
+            stream_id, frames, final, writing, self._mirror.get(stream_id), asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(batch)
+        if self._sender is None:
+            # Nothing in flight: this batch goes out on the next loop turn, with whatever else queues
+            # in the same turn. A task rather than the caller itself, so a cancelled caller never
+            # abandons a round trip that carries other streams' batches.
+            self._sender = asyncio.create_task(self._send(), name="stream-buffer-writes")
+        await batch.future
+
+    async def _send(self) -> None:
+        """Send queued batches, one round trip at a time, until the queue is empty."""
+        try:
+            while self._queue:
+                batches = self._queue[: self._max_batches]
+                del self._queue[: self._max_batches]
+                await self._send_batches(batches)
+        finally:
+            self._sender = None  # no await between the empty-queue check and this: no batch is stranded
+
+    async def _send_batches(self, batches: list[_Batch]) -> None:
+        keys: list[str] = []
+        args: list[bytes | int | str] = [self._maxlen, self._ttl_ms, self._idle_ms]
+        for batch in batches:
+            keys += self._keys(batch.stream_id)
+            args += [batch.run_id, batch.seq, int(batch.final), len(batch.frames), b"\n".join(batch.frames)]
+        self.write_calls += 1
         try:
             with unavailable("stream buffer"):
-                status = await self._append(keys=self._keys(stream_id), args=args)
-        finally:
-            if final:
-                self._seq.pop(stream_id, None)
-        if status == -1:
-            self._seq.pop(stream_id, None)
-            raise KeyError(f"stream {stream_id!r} is not open")
+                replies = await self._append_many(keys=keys, args=args)
+        except BaseException as exc:
+            # The outcome is unknown (the call may have been applied before the reply was lost): every
+            # caller gets the error, and their copies may now lack what Redis holds, so they stop serving.
+            for batch in batches:
+                self._forget(batch)
+                if batch.future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    batch.future.cancel()
+                else:
+                    batch.future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                for batch in self._queue:
+                    batch.future.cancel()
+                self._queue.clear()
+                raise
+            return
+        for batch, reply in zip(batches, replies, strict=True):
+            self._settle(batch, reply)
+
+    def _settle(self, batch: _Batch, reply: Any) -> None:
+        """Record one batch's outcome in the mirror (before its caller resumes), then resolve its caller."""
+        if reply == -1:
+            # Not open: missing, ended, or a new run took the stream over. The copy no longer matches.
+            writing = self._writing.get(batch.stream_id)
+            if writing is not None and writing.run_id == batch.run_id:
+                del self._writing[batch.stream_id]
+            if batch.mirror is not None and self._mirror.get(batch.stream_id) is batch.mirror:
+                self._mirror.drop(batch.stream_id)
+            if not batch.future.done():
+                batch.future.set_exception(KeyError(f"stream {batch.stream_id!r} is not open"))
+            return
+        if batch.mirror is not None:
+            self._mirror.record(batch.stream_id, batch.mirror, reply.decode(), batch.frames, batch.final)
+        if not batch.future.done():
+            batch.future.set_result(None)
+
+    def _forget(self, batch: _Batch) -> None:
+        if batch.mirror is not None:
+            self._mirror.detach(batch.stream_id, batch.mirror)
 
     async def read(self, stream_id: str, after: str | None, *, block: float = 0.0) -> ReadResult | None:
+        mirrored = self._mirror.get(stream_id)
+        if mirrored is not None:
+            local = await self._mirror.read(mirrored, after, block)
+            if local is not MIRROR_MISS:
+                return local
         entry_id, index = _parse(after)
         keys = self._keys(stream_id)
         with unavailable("stream buffer"):
@@ -153,7 +268,8 @@ class RedisStreamBuffer:
         return StreamInfo(run_id=run_id.decode(), done=done == b"1")
 
     async def delete(self, stream_id: str) -> None:
-        self._seq.pop(stream_id, None)
+        self._writing.pop(stream_id, None)
+        self._mirror.drop(stream_id)
         with unavailable("stream buffer"):
             await self._redis.delete(*self._keys(stream_id))
 
@@ -162,8 +278,12 @@ class RedisStreamBuffer:
             await self._redis.ping()
 
     async def aclose(self) -> None:
-        """The client belongs to the caller (it is shared by every Redis backend); nothing to close."""
-        self._seq.clear()
+        """Let the write in flight finish and wake local readers; the client belongs to the caller."""
+        if self._sender is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._sender)
+        self._writing.clear()
+        self._mirror.clear()
 
 
 def _parse(cursor: str | None) -> tuple[str, int | None]:

@@ -26,13 +26,13 @@ from app.streams.memory import MemoryStreamBuffer
 from app.streams.redis import RedisStreamBuffer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     import redis.asyncio as aioredis
 
     from app.runs.registry import RunRegistry
     from app.store.base import ConversationStore
-    from app.streams.base import StreamBuffer
+    from app.streams.base import ReadResult, StreamBuffer, StreamInfo
 
 BACKENDS = ["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -70,6 +70,18 @@ class Env:
             buffer = RedisStreamBuffer(self.redis, prefix=self.prefix, ttl=ttl)
         self._closers.append(buffer)
         return buffer
+
+    def remote_stream_buffer(self, *, ttl: float = 60.0) -> RedisStreamBuffer:
+        """A Redis buffer on its own client: another instance, which has no local copy of our streams."""
+        buffer = RedisStreamBuffer(self.second_client(), prefix=self.prefix, ttl=ttl)
+        self._closers.append(buffer)
+        return buffer
+
+    def split_stream_buffer(self, *, ttl: float = 60.0) -> StreamBuffer:
+        """Writes on one instance, reads on another: every read takes the Redis path, not the local copy."""
+        writer = self.stream_buffer(ttl=ttl)
+        assert isinstance(writer, RedisStreamBuffer)
+        return SplitStreamBuffer(writer, self.remote_stream_buffer(ttl=ttl))
 
     def conversation_store(self) -> ConversationStore:
         """A store; for Redis kinds every call is a new instance on its own client (another process)."""
@@ -116,6 +128,35 @@ class Env:
                 if keys:
                     await self.redis.delete(*keys)
             await self.redis.aclose()
+
+
+class SplitStreamBuffer:
+    """A `StreamBuffer` that produces on `writer` and reads through `reader` (two instances, one Redis)."""
+
+    def __init__(self, writer: RedisStreamBuffer, reader: RedisStreamBuffer) -> None:
+        self.writer = writer
+        self.reader = reader
+
+    async def create(self, stream_id: str, run_id: str) -> None:
+        await self.writer.create(stream_id, run_id)
+
+    async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
+        await self.writer.append(stream_id, frames, final=final)
+
+    async def read(self, stream_id: str, after: str | None, *, block: float = 0.0) -> ReadResult | None:
+        return await self.reader.read(stream_id, after, block=block)
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        return await self.reader.info(stream_id)
+
+    async def delete(self, stream_id: str) -> None:
+        await self.writer.delete(stream_id)
+
+    async def ping(self) -> None:
+        await self.reader.ping()
+
+    async def aclose(self) -> None:
+        return None  # both halves are closed by the Env
 
 
 @pytest.fixture(params=BACKENDS)

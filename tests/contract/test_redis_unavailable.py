@@ -133,6 +133,9 @@ async def test_backends_recover_when_redis_returns(redis_server: Callable[[], su
         server.terminate()
         server.wait(5)
         with pytest.raises(BackendUnavailableError):
+            await buffer.append("s", [b'{"n":2}'])
+        with pytest.raises(BackendUnavailableError):
+            # "s" is no longer served from this instance's local copy: the failed write detached it.
             await buffer.read("s", None)
         with pytest.raises(BackendUnavailableError):
             await store.put_conversation(Conversation(id="c1", user_id="u"))

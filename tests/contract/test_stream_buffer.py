@@ -1,4 +1,8 @@
-"""The `StreamBuffer` contract: memory, fakeredis and real Redis behave the same."""
+"""The `StreamBuffer` contract: memory, fakeredis and real Redis behave the same.
+
+On Redis every test runs twice: reading on the producing instance (served from its local copy of the
+stream where it can) and reading on another instance (always Redis), so both read paths keep the contract.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,15 @@ from app.protocol.sse import valid_cursor
 if TYPE_CHECKING:
     from app.streams.base import StreamBuffer
     from tests.contract.conftest import Env
+
+
+@pytest.fixture(params=["local", "remote"])
+def stream_buffer(env: Env, request: pytest.FixtureRequest) -> StreamBuffer:
+    if request.param == "local":
+        return env.stream_buffer()
+    if not env.is_redis:
+        pytest.skip("one process: there is no other instance")
+    return env.split_stream_buffer()
 
 
 def frames(*texts: str) -> list[bytes]:

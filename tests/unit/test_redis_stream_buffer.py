@@ -32,20 +32,28 @@ async def test_one_append_is_one_stream_entry(redis: fakeredis.FakeAsyncRedis) -
 
 
 async def test_a_retried_append_is_applied_once(redis: fakeredis.FakeAsyncRedis) -> None:
-    """redis-py retries a command whose reply was lost; the batch number makes the retry a no-op."""
+    """redis-py retries a command whose reply was lost; the batch number makes the retry a no-op that
+    still answers with the entry id the first attempt created."""
     buffer = RedisStreamBuffer(redis, prefix="p")
     await buffer.create("s", "run-1")
     keys = ["p:stream:s", "p:streammeta:s"]
-    args: list[bytes | int] = [1, 0, b'{"a":1}', 1, 1000, 60_000, 600_000]
-    assert await buffer._append(keys=keys, args=args) == 1
-    assert await buffer._append(keys=keys, args=args) == 0
+    head: list[bytes | int | str] = [1000, 60_000, 600_000]
+    args = [*head, "run-1", 1, 0, 1, b'{"a":1}']
+    [first] = await buffer._append_many(keys=keys, args=args)
+    assert isinstance(first, bytes)
+    assert first
+    assert await buffer._append_many(keys=keys, args=args) == [first]
     # The buffer's own counter continues after the batch it already sent.
-    buffer._seq["s"] = 1
+    buffer._writing["s"].seq = 1
     await buffer.append("s", [b'{"a":2}'], final=True)
-    assert await buffer._append(keys=keys, args=[2, 1, b"", 0, 1000, 60_000, 600_000]) == 0  # retried final
+    [final_id] = await buffer._append_many(keys=keys, args=[*head, "run-1", 2, 1, 0, b""])  # retried final
+    assert isinstance(final_id, bytes)
+    assert final_id > first
+    assert await buffer._append_many(keys=keys, args=[*head, "run-1", 1, 0, 1, b"{}"]) == [first]  # older one
     result = await buffer.read("s", None)
     assert result is not None
     assert [e.data for e in result.entries] == [b'{"a":1}', b'{"a":2}']
+    assert result.entries[-1].cursor == final_id.decode()
     assert result.done is True
 
 
