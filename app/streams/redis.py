@@ -4,10 +4,10 @@ Layout: `{prefix}:stream:{id}` is a Redis Stream, `{prefix}:streammeta:{id}` a h
 last applied batch number; each entry also carries its batch number). One `append` call is one entry
 holding the whole batch (the producer coalesces frames while its previous write is in flight).
 
-Writes: one round trip at a time per instance. `append` queues its batch; a sender task sends every
-queued batch of every stream in one `EVALSHA append_many.lua` when nothing is in flight, and whatever
-queues meanwhile rides the next call (Nagle-like), so Redis sees a few writes per round trip time, not
-one per stream and token. Each caller awaits its own batch's outcome.
+Writes: one round trip in flight per instance (Nagle-like). An `append` made while nothing is in flight
+is sent at once; batches appended while a call is in flight queue up, and the next call carries all of
+them, of every stream, in one `EVALSHA append_many.lua`. So Redis sees a few writes per round trip time,
+not one per stream and token. Each caller awaits its own batch's outcome.
 
 Reads: readers on the instance that produces a stream are served from its `LocalMirror` (see
 `app.streams.mirror`), filled after each write with the cursors Redis assigned and woken by it; every
@@ -118,6 +118,8 @@ class RedisStreamBuffer:
         self._writing: dict[str, _Writing] = {}
         self._mirror = LocalMirror(idle_ttl=idle_ttl)
         self._queue: list[_Batch] = []
+        self._busy = False
+        """A write round trip is in flight (from an `append` caller or from `_sender`)."""
         self._sender: asyncio.Task[None] | None = None
         self.write_calls = 0
         """Write round trips made (each carries one or more batches), for the benchmarks."""
@@ -143,13 +145,22 @@ class RedisStreamBuffer:
         batch = _Batch(
             stream_id, frames, final, writing, self._mirror.get(stream_id), asyncio.get_running_loop().create_future()
         )
-        self._queue.append(batch)
-        if self._sender is None:
-            # Nothing in flight: this batch goes out on the next loop turn, with whatever else queues
-            # in the same turn. A task rather than the caller itself, so a cancelled caller never
-            # abandons a round trip that carries other streams' batches.
-            self._sender = asyncio.create_task(self._send(), name="stream-buffer-writes")
-        await batch.future
+        if self._busy:
+            self._queue.append(batch)  # rides the round trip after the one in flight
+            await batch.future
+            return
+        # Nothing in flight: send this batch now, from this coroutine (no task hop on the first token's
+        # path). The call carries only this batch, so a cancelled caller abandons no one else's.
+        self._busy = True
+        try:
+            await self._send_batches([batch])
+        finally:
+            if self._queue:
+                # What queued meanwhile goes out from a task, so this caller returns now.
+                self._sender = asyncio.create_task(self._send(), name="stream-buffer-writes")
+            else:
+                self._busy = False
+        await batch.future  # already settled: returns, or raises this batch's error
 
     async def _send(self) -> None:
         """Send queued batches, one round trip at a time, until the queue is empty."""
@@ -158,8 +169,15 @@ class RedisStreamBuffer:
                 batches = self._queue[: self._max_batches]
                 del self._queue[: self._max_batches]
                 await self._send_batches(batches)
+        except asyncio.CancelledError:
+            for batch in self._queue:  # shutting down: their callers stop waiting
+                batch.future.cancel()
+            self._queue.clear()
+            raise
         finally:
-            self._sender = None  # no await between the empty-queue check and this: no batch is stranded
+            # No await between the empty-queue check and this, so no batch is left without a sender.
+            self._busy = False
+            self._sender = None
 
     async def _send_batches(self, batches: list[_Batch]) -> None:
         keys: list[str] = []
@@ -183,9 +201,6 @@ class RedisStreamBuffer:
                 else:
                     batch.future.set_exception(exc)
             if isinstance(exc, asyncio.CancelledError):
-                for batch in self._queue:
-                    batch.future.cancel()
-                self._queue.clear()
                 raise
             return
         for batch, reply in zip(batches, replies, strict=True):

@@ -23,12 +23,13 @@ def test_cursors_follow_redis_entry_ids() -> None:
     mirror.record("s", stream, "5-0", [b"a", b"b", b"c"], False)
     mirror.record("s", stream, "", [], False)  # no entry made: nothing to record
     mirror.record("s", stream, "7-1", [b"d"], False)
-    assert stream.entries == [
+    assert list(zip(stream.cursors, stream.frames, strict=True)) == [
         StreamEntry("5-0.0", b"a"),
         StreamEntry("5-0.1", b"b"),
         StreamEntry("5-0", b"c"),
         StreamEntry("7-1", b"d"),
     ]
+    assert stream.index == {"5-0.0": 1, "5-0.1": 2, "5-0": 3, "7-1": 4}
 
 
 async def test_reads_after_known_cursors_and_misses_unknown_ones() -> None:
