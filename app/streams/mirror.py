@@ -12,6 +12,10 @@ A copy serves only while it is certainly identical to Redis and to the current r
 - it stops taking new readers at the final frame. Another instance may start the conversation's next
   run right after, and nothing tells this one, so a finished copy could serve a stale run; readers
   already waiting on it still get the end from it. A later read of the finished run costs one Redis read.
+
+Known race: if this instance stalls past its run lease and another instance starts a new run on the same
+conversation, the open copy keeps answering for the old run until this instance's next append, which
+Redis refuses (the run id no longer matches); the copy is then dropped and its waiting readers get None.
 """
 
 from __future__ import annotations
