@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 AUTH = "Authorization: Bearer test-token"
 
 
-def load(url: str, body: dict[str, Any], *, concurrency: int, requests: int, headers: list[str]) -> dict[str, Any]:
+def load(
+    url: str, body: dict[str, Any], *, concurrency: int, requests: int, headers: list[str], ramp: float = 0.0
+) -> dict[str, Any]:
     args = [
         sys.executable,
         "-m",
@@ -43,6 +45,8 @@ def load(url: str, body: dict[str, Any], *, concurrency: int, requests: int, hea
         str(concurrency),
         "--requests",
         str(requests),
+        "--ramp",
+        str(ramp),
     ]
     for header in headers:
         args += ["--header", header]
@@ -106,6 +110,7 @@ def scenario(
     concurrency: int,
     requests: int,
     redis_url: str | None = None,
+    ramp: float = 0.0,
 ) -> dict[str, Any]:
     model = f"bench-tokens-{tokens}"
     direct = load(
@@ -114,6 +119,7 @@ def scenario(
         concurrency=concurrency,
         requests=requests,
         headers=["Authorization: Bearer x"],
+        ramp=ramp,
     )
     before = commandstats(redis_url) if redis_url else {}
     with RssSampler(server.proc.pid if server.proc else 0) as rss:
@@ -123,6 +129,7 @@ def scenario(
             concurrency=concurrency,
             requests=requests,
             headers=[AUTH],
+            ramp=ramp,
         )
     assert relayed["token_frames"] == tokens * requests, relayed
     redis_figures = {}
@@ -146,6 +153,7 @@ def scenario(
         }
     return {
         "scenario": name,
+        "ramp_s": ramp,
         "tokens": tokens,
         "concurrency": concurrency,
         "requests": requests,
@@ -233,6 +241,20 @@ def run_backend(backend: str, quick: bool) -> list[dict[str, Any]]:
                         "paced-100", paced, server, pns, tokens=50, concurrency=100, requests=100, redis_url=redis_url
                     )
                 )
+                # The same streams arriving over one second instead of in one burst: steady-state overhead.
+                results.append(
+                    scenario(
+                        "paced-100-ramp",
+                        paced,
+                        server,
+                        pns,
+                        tokens=50,
+                        concurrency=100,
+                        requests=100,
+                        redis_url=redis_url,
+                        ramp=1.0,
+                    )
+                )
                 if not quick:
                     results.append(
                         scenario(
@@ -244,6 +266,19 @@ def run_backend(backend: str, quick: bool) -> list[dict[str, Any]]:
                             concurrency=1000,
                             requests=1000,
                             redis_url=redis_url,
+                        )
+                    )
+                    results.append(
+                        scenario(
+                            "paced-1000-ramp",
+                            paced,
+                            server,
+                            pns,
+                            tokens=50,
+                            concurrency=1000,
+                            requests=1000,
+                            redis_url=redis_url,
+                            ramp=2.0,
                         )
                     )
     finally:
