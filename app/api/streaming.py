@@ -55,6 +55,7 @@ async def _body(
             run_id,
             after,
             ping_interval=services.settings.ping_interval_seconds,
+            is_local=services.runs.is_local,
         ):
             if batch is None:
                 yield PING
@@ -100,6 +101,7 @@ async def collect_answer(services: Services, stream_id: str, run_id: str) -> dic
         run_id,
         None,
         ping_interval=services.settings.ping_interval_seconds,
+        is_local=services.runs.is_local,
     ):
         for entry in batch or ():
             _collect(entry.data, text, result)

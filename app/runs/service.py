@@ -61,6 +61,7 @@ class RunService:
         self.limits = limits
         self.titler = titler
         self._tasks: dict[asyncio.Task[None], str] = {}
+        self._local_runs: set[str] = set()
         """Runs executing here, with their conversation (to stop them cleanly at shutdown)."""
 
     @property
@@ -269,6 +270,7 @@ class RunService:
         )
         task = asyncio.create_task(run.execute(), name=f"run:{spec.run_id}")
         self._tasks[task] = conversation_id
+        self._local_runs.add(spec.run_id)
         task.add_done_callback(self._forget)
         return RunHandle(
             conversation_id=conversation_id,
@@ -379,6 +381,11 @@ class RunService:
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
+        self._local_runs.discard(task.get_name().removeprefix("run:"))
+
+    def is_local(self, run_id: str) -> bool:
+        """True while `run_id` executes in this process."""
+        return run_id in self._local_runs
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Shutdown: runs get `grace` seconds to finish; the rest are stopped like a user stop (they store

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from app.errors import AppError, StreamGoneError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from app.runs.registry import RunRegistry
     from app.streams.base import StreamBuffer, StreamEntry
@@ -38,11 +38,14 @@ async def follow(
     *,
     ping_interval: float,
     poll: float = 1.0,
+    is_local: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[list[StreamEntry] | None]:
     """Yield batches of entries after `after` until the stream's final one; `PING` after each silent interval.
 
     Raises `StreamGoneError` when the stream disappears and `ProducerLostError` when its run's lease
-    lapsed without a final frame.
+    lapsed without a final frame. `is_local(run_id)` says the run executes in this process: then it is
+    alive by definition, and the lease is not consulted (an overloaded event loop can be late with a
+    heartbeat; that must not end the streams of runs that are still going).
     """
     cursor = after
     last_sent = time.monotonic()
@@ -61,7 +64,7 @@ async def follow(
         if time.monotonic() - last_sent >= ping_interval:
             yield PING
             last_sent = time.monotonic()
-        if await registry.active(stream_id) != run_id:
+        if (is_local is None or not is_local(run_id)) and await registry.active(stream_id) != run_id:
             # The lease is gone. The run writes its final frames before releasing it, so read once more:
             # if the end is there it was a normal finish racing this check.
             result = await buffer.read(stream_id, cursor)
