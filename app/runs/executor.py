@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from app.errors import AppError
-from app.models import ApprovalDecision, Conversation, FinishReason, Mood, PendingToolCall, SuspendedRun, Usage
+from app.models import (
+    ApprovalDecision,
+    Conversation,
+    FinishReason,
+    Message,
+    Mood,
+    PendingToolCall,
+    SuspendedRun,
+    Usage,
+)
 from app.protocol.chunks import (
     Chunk,
     DataConversation,
@@ -110,6 +119,7 @@ class Run:
         existing: MessageBuilder | None = None,
         on_heartbeat: Callable[[], Awaitable[None]] | None = None,
         on_end: Callable[[Usage | None], Awaitable[None]] | None = None,
+        history: list[Message] | None = None,
     ) -> None:
         self.deps = deps
         self.spec = spec
@@ -126,6 +136,7 @@ class Run:
         self.finish_reason: FinishReason = "stop"
         self.pending: list[PendingToolCall] = []
         self._step_open = False
+        self._history = history
 
     async def emit(self, chunk: Chunk) -> None:
         if isinstance(chunk, StartStep | FinishStep):
@@ -312,9 +323,11 @@ class Run:
         spec, deps = self.spec, self.deps
         await self.emit(StartStep())
         self.builder.step_start()
-        history = await deps.store.list_messages(spec.conversation.id)
-        history = [m for m in history if m.id != spec.message_id]
-        history.append(self.builder.message())
+        if self._history is None:
+            # Read once per run: during it the conversation only changes by the message this run builds.
+            stored = await deps.store.list_messages(spec.conversation.id)
+            self._history = [m for m in stored if m.id != spec.message_id]
+        history = [*self._history, self.builder.message()]
         offered = deps.tools.offered(web=spec.web_search) if spec.tools_enabled else []
         request = ProviderRequest(
             model=spec.model,

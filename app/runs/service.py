@@ -240,9 +240,13 @@ class RunService:
                 await before_start()
             if new:
                 await deps.store.put_conversation(spec.conversation)
+            # Independent writes, in parallel: with Redis each is a round trip on the way to the first token.
             if user_message is not None:
-                await deps.store.save_message(user_message)
-            await deps.buffer.create(conversation_id, spec.run_id)
+                await asyncio.gather(
+                    deps.store.save_message(user_message), deps.buffer.create(conversation_id, spec.run_id)
+                )
+            else:
+                await deps.buffer.create(conversation_id, spec.run_id)
         except BaseException:
             await deps.registry.release(conversation_id, spec.run_id)
             if admission is not None and self.limits is not None:
@@ -262,6 +266,8 @@ class RunService:
             deps,
             spec,
             provider,
+            # A new conversation's history is its first message: no need to read it back.
+            history=[user_message] if new and user_message is not None else None,
             title=title,
             resume=resume,  # type: ignore[arg-type]
             existing=existing,
