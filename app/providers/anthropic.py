@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from app.providers.base import ModelEvent, ProviderRequest
     from app.providers.catalog import ProviderConfig
 
+# Asks the SDK to hand back the unread streaming response (what `with_streaming_response` sets).
+_STREAM_RAW = {"X-Stainless-Raw-Response": "stream"}
+
 __all__ = ["AnthropicProvider"]
 
 THINKING_SUFFIX = "-thinking"
@@ -70,7 +73,7 @@ class AnthropicProvider:
         return None
 
     def request_body(self, request: ProviderRequest) -> dict[str, Any]:
-        """The keyword arguments for `messages.create` (public for tests and the benchmark)."""
+        """The JSON body of the messages request (public for tests and the benchmark)."""
         model = request.model
         body: dict[str, Any] = {"messages": build_messages(request), "stream": True}
         if model.endswith(THINKING_SUFFIX):
@@ -95,9 +98,13 @@ class AnthropicProvider:
         decoder = SSEDecoder()
         stopped = False
         try:
-            create = self._client.messages.with_streaming_response.create
-            async with create(**cast("Any", body)) as response:
-                async for raw in response.iter_bytes():
+            # As in the OpenAI adapter: the SDK's generic `post` with the body we built (skipping the params
+            # transform of `messages.create`); the SDK still sends, authenticates and raises status errors.
+            response = await self._client.post(
+                "/v1/messages", cast_to=httpx2.Response, body=body, options={"headers": _STREAM_RAW}
+            )
+            try:
+                async for raw in response.aiter_bytes():
                     for name, data in decoder.feed(raw):
                         if stopped:
                             continue
@@ -106,6 +113,8 @@ class AnthropicProvider:
                             continue
                         for event in state.feed(self._decode(name, data)):
                             yield event
+            finally:
+                await response.aclose()
         except anthropic.APIStatusError as exc:
             raise error_for_status(
                 exc.status_code,
