@@ -1,15 +1,19 @@
 """Upstream HTTP status -> `ProviderError` subclass, in one table shared by every adapter.
 
-Adapters catch their SDK's exceptions and call `error_for_status` (or build a timeout/transport error);
-nothing else decides which error an upstream status becomes.
+Adapters run their SDK calls inside `sdk_errors(...)`, which turns the SDK's exceptions into ours through
+`error_for_status` (or a timeout/transport error); nothing else decides which error an upstream status
+becomes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+import httpx2
 
 from app.errors import (
     ProviderAuthError,
@@ -21,9 +25,9 @@ from app.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
-__all__ = ["error_for_status", "parse_retry_after"]
+__all__ = ["SdkExceptions", "error_detail", "error_for_status", "parse_retry_after", "sdk_errors"]
 
 # status -> (error class, retryable). Anything not listed: 5xx are retryable response errors, other 4xx are
 # bad requests. 529 is Anthropic's "overloaded"; 408 and 504 are the upstream timing out on its side.
@@ -87,3 +91,51 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         if parsed is not None:
             return max(0.0, email.utils.mktime_tz(parsed) - time.time())
     return None
+
+
+class SdkExceptions(NamedTuple):
+    """An SDK's exception classes (the openai and anthropic SDKs have the same tree, not the same classes)."""
+
+    status: type[Exception]
+    """Non-2xx answer: has `status_code`, `body`, `message`, `response`."""
+    timeout: type[Exception]
+    connection: type[Exception]
+    base: type[Exception]
+
+
+@contextlib.contextmanager
+def sdk_errors(provider: str, sdk: SdkExceptions) -> Iterator[None]:
+    """Translate the SDK's exceptions (and httpx2's) raised inside the block into `ProviderError`s."""
+    try:
+        yield
+    except sdk.status as exc:
+        failed = cast("Any", exc)
+        raise error_for_status(
+            failed.status_code,
+            error_detail(failed.body, failed.message),
+            provider=provider,
+            retry_after=parse_retry_after(failed.response.headers),
+        ) from exc
+    # The timeout classes subclass the connection ones: timeouts first.
+    except (sdk.timeout, httpx2.TimeoutException) as exc:
+        raise ProviderTimeoutError(f"{provider} timed out", provider=provider, retryable=True) from exc
+    except (sdk.connection, httpx2.TransportError) as exc:
+        raise ProviderResponseError(
+            f"connection to {provider} failed: {type(exc).__name__}", provider=provider, retryable=True
+        ) from exc
+    except sdk.base as exc:
+        raise ProviderResponseError(f"{provider} failed: {exc}", provider=provider) from exc
+
+
+def error_detail(body: object, fallback: str) -> str:
+    """The upstream's own error message out of its JSON body: `{"error": {"message"}}` (OpenAI, Anthropic),
+    `{"error": "..."}`, or Gemini's list-wrapped variant."""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return cast("str", error["message"])
+        if isinstance(error, str):
+            return error
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return error_detail(body[0], fallback)
+    return fallback

@@ -8,17 +8,17 @@ exceptions stay in this module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 import httpx2
 import msgspec
 
-from app.errors import ProviderResponseError, ProviderTimeoutError
+from app.errors import ProviderResponseError
 from app.providers._anthropic_wire import DECODERS, ERROR_STATUS, EventState, StreamError, build_messages, build_tools
 from app.providers._retry import RetryPolicy, stream_with_retries
 from app.providers._sse import SSEDecoder
-from app.providers._upstream_errors import error_for_status, parse_retry_after
+from app.providers._upstream_errors import SdkExceptions, error_for_status, sdk_errors
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 # Asks the SDK to hand back the unread streaming response (what `with_streaming_response` sets).
 _STREAM_RAW = {"X-Stainless-Raw-Response": "stream"}
+
+_SDK_ERRORS = SdkExceptions(
+    anthropic.APIStatusError, anthropic.APITimeoutError, anthropic.APIConnectionError, anthropic.AnthropicError
+)
 
 __all__ = ["AnthropicProvider"]
 
@@ -97,7 +101,7 @@ class AnthropicProvider:
         state = EventState()
         decoder = SSEDecoder()
         stopped = False
-        try:
+        with sdk_errors(self.name, _SDK_ERRORS):
             # As in the OpenAI adapter: the SDK's generic `post` with the body we built (skipping the params
             # transform of `messages.create`); the SDK still sends, authenticates and raises status errors.
             response = await self._client.post(
@@ -115,21 +119,6 @@ class AnthropicProvider:
                             yield event
             finally:
                 await response.aclose()
-        except anthropic.APIStatusError as exc:
-            raise error_for_status(
-                exc.status_code,
-                _detail(exc.body, exc.message),
-                provider=self.name,
-                retry_after=parse_retry_after(exc.response.headers),
-            ) from exc
-        except (anthropic.APITimeoutError, httpx2.TimeoutException) as exc:
-            raise ProviderTimeoutError(f"{self.name} timed out", provider=self.name, retryable=True) from exc
-        except (anthropic.APIConnectionError, httpx2.TransportError) as exc:
-            raise ProviderResponseError(
-                f"connection to {self.name} failed: {type(exc).__name__}", provider=self.name, retryable=True
-            ) from exc
-        except anthropic.AnthropicError as exc:
-            raise ProviderResponseError(f"{self.name} failed: {exc}", provider=self.name) from exc
         if not stopped:
             raise ProviderResponseError(
                 f"{self.name} ended the stream before the response was complete", provider=self.name, retryable=True
@@ -149,12 +138,3 @@ class AnthropicProvider:
             status = ERROR_STATUS.get(event.error.type, 500)
             raise error_for_status(status, event.error.message or event.error.type, provider=self.name)
         return event
-
-
-def _detail(body: object, fallback: str) -> str:
-    """Anthropic's own message out of `{"type": "error", "error": {"type", "message"}}`."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return cast("str", error["message"])
-    return fallback

@@ -8,17 +8,17 @@ dominated the per-token cost (`bench/README.md`). SDK and httpx2 types and excep
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import msgspec
 import openai
 
-from app.errors import ProviderError, ProviderResponseError, ProviderTimeoutError
+from app.errors import ProviderError, ProviderResponseError
 from app.providers._openai_wire import ChatChunk, ChunkState, build_messages, build_tools, decode_chunk
 from app.providers._retry import RetryPolicy, stream_with_retries
 from app.providers._sse import SSEDecoder
-from app.providers._upstream_errors import error_for_status, parse_retry_after
+from app.providers._upstream_errors import SdkExceptions, error_for_status, sdk_errors
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 # Asks the SDK to hand back the unread streaming response (what `with_streaming_response` sets).
 _STREAM_RAW = {"X-Stainless-Raw-Response": "stream"}
+
+_SDK_ERRORS = SdkExceptions(
+    openai.APIStatusError, openai.APITimeoutError, openai.APIConnectionError, openai.OpenAIError
+)
 
 __all__ = ["OpenAICompatProvider"]
 
@@ -81,7 +85,7 @@ class OpenAICompatProvider:
         state = ChunkState(self.config.reasoning_field)
         decoder = SSEDecoder()
         done = False
-        try:
+        with sdk_errors(self.name, _SDK_ERRORS):
             # The SDK's generic `post` (its documented way to call any endpoint) with the body we built:
             # `chat.completions.create` would first walk the whole message history through its TypedDict
             # transform, which the relay benchmark measured at a sixth of the server's per-request CPU.
@@ -101,21 +105,6 @@ class OpenAICompatProvider:
                             yield event
             finally:
                 await response.aclose()
-        except openai.APIStatusError as exc:
-            raise error_for_status(
-                exc.status_code,
-                _detail(exc.body, exc.message),
-                provider=self.name,
-                retry_after=parse_retry_after(exc.response.headers),
-            ) from exc
-        except (openai.APITimeoutError, httpx2.TimeoutException) as exc:
-            raise ProviderTimeoutError(f"{self.name} timed out", provider=self.name, retryable=True) from exc
-        except (openai.APIConnectionError, httpx2.TransportError) as exc:
-            raise ProviderResponseError(
-                f"connection to {self.name} failed: {type(exc).__name__}", provider=self.name, retryable=True
-            ) from exc
-        except openai.OpenAIError as exc:
-            raise ProviderResponseError(f"{self.name} failed: {exc}", provider=self.name) from exc
         if not done and state.finish_reason is None:
             raise ProviderResponseError(
                 f"{self.name} ended the stream before the response was complete", provider=self.name, retryable=True
@@ -140,16 +129,3 @@ def _stream_error(provider: str, code: int | str | None, message: str | None) ->
     return ProviderResponseError(
         f"{provider} reported an error mid-stream: {message or code or 'unknown'}", provider=provider
     )
-
-
-def _detail(body: object, fallback: str) -> str:
-    """The upstream's own error message out of its JSON body (`{"error": {"message": ...}}` and variants)."""
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return cast("str", error["message"])
-        if isinstance(error, str):
-            return error
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        return _detail(body[0], fallback)  # Gemini wraps its error object in a list
-    return fallback
