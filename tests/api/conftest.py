@@ -10,25 +10,9 @@ from litestar.testing import AsyncTestClient
 
 from app import Settings, create_app
 from app.providers.mock import MockProvider
-from app.settings import AuthToken, Secret
+from tests.support.settings import ALICE, BOB, make_settings
 
-ALICE = {"Authorization": "Bearer alice-token"}
-BOB = {"Authorization": "Bearer bob-token"}
-
-
-def make_settings(**overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "auth_tokens": (
-            AuthToken(token=Secret("alice-token"), user_id="alice", tier="premium"),
-            AuthToken(token=Secret("bob-token"), user_id="bob", tier="premium"),
-        ),
-        "demo_token": False,
-        "rate_ip_per_minute": 100_000,
-        "title_generation": True,
-        "ping_interval_seconds": 15.0,
-    }
-    base.update(overrides)
-    return Settings(**base)
+__all__ = ["ALICE", "BOB", "make_settings"]
 
 
 @pytest.fixture

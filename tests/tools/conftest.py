@@ -12,27 +12,19 @@ from litestar.testing import AsyncTestClient
 
 from app import Settings, create_app
 from app.providers.mock import MockProvider
-from app.settings import AuthToken, Secret
 from app.tools.base import Tool, ToolContext
 from app.tools.weather import WeatherReport, weather_tool
+from tests.support.settings import (  # re-exported for the tool tests
+    ALICE as ALICE,
+    BOB as BOB,
+    make_settings as shared_settings,
+)
 from tests.support.sse import Frame, parse_frames
-
-ALICE = {"Authorization": "Bearer alice-token"}
-BOB = {"Authorization": "Bearer bob-token"}
 
 
 def make_settings(**overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "auth_tokens": (
-            AuthToken(token=Secret("alice-token"), user_id="alice", tier="premium"),
-            AuthToken(token=Secret("bob-token"), user_id="bob", tier="premium"),
-        ),
-        "demo_token": False,
-        "rate_ip_per_minute": 100_000,
-        "title_generation": False,
-    }
-    base.update(overrides)
-    return Settings(**base)
+    """The shared test settings, without title generation (tool tests count the model's requests)."""
+    return shared_settings(**{"title_generation": False, **overrides})
 
 
 class FakeWeather:
