@@ -63,10 +63,10 @@ class Services:
         self.authenticate = authenticate
         self.limits = limits
         self.redis = redis
-        self.counters: dict[str, int] = {}
+        self.metrics = runs.deps.metrics
 
     def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + n
+        self.metrics.requests[name] += n
 
 
 ServicesDep = NamedDependency[Services]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import MediaType, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from app.api.deps import STATE_KEY
 from app.errors import AppError
 
 if TYPE_CHECKING:
@@ -19,6 +20,9 @@ log = logging.getLogger("app.api")
 
 
 def _app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    services = request.app.state.get(STATE_KEY)
+    if services is not None:
+        services.count(f"refused:{exc.code}")
     if exc.status_code >= 500:
         log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.message)
     return Response(exc.body(), status_code=exc.status_code, headers=exc.headers, media_type=MediaType.JSON)

@@ -34,14 +34,7 @@ async def readyz(services: ServicesDep) -> Response[dict[str, Any]]:
 
 @get("/metrics", media_type="text/plain; version=0.0.4")
 async def metrics(services: ServicesDep) -> str:
-    lines = [
-        "# HELP chat_active_runs Runs executing on this instance.",
-        "# TYPE chat_active_runs gauge",
-        f"chat_active_runs {services.runs.active_tasks}",
-    ]
-    for name, value in sorted(services.counters.items()):
-        lines += [f"# TYPE chat_{name}_total counter", f"chat_{name}_total {value}"]
-    return "\n".join(lines) + "\n"
+    return services.metrics.render(active_runs=services.runs.active_tasks)
 
 
 routes = [healthz, readyz, metrics]

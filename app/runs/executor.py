@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from app.errors import AppError
+from app.metrics import Metrics
 from app.models import (
     ApprovalDecision,
     Conversation,
@@ -87,6 +89,7 @@ class RunDeps(msgspec.Struct, kw_only=True):
     registry: RunRegistry
     tools: ToolRegistry
     system_prompt: Callable[[str, bool], str | None]
+    metrics: Metrics = msgspec.field(default_factory=Metrics)
 
 
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +139,8 @@ class Run:
         self.finish_reason: FinishReason = "stop"
         self.pending: list[PendingToolCall] = []
         self._step_open = False
+        self._started = time.monotonic()
+        self._seen_token = False
         self._history = history
 
     async def emit(self, chunk: Chunk) -> None:
@@ -147,6 +152,7 @@ class Run:
 
     async def execute(self) -> None:
         spec, settings = self.spec, self.deps.settings
+        self._started = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(), name=f"heartbeat:{spec.run_id}")
         title_task = asyncio.create_task(self._title()) if self._title else None
         cause: EndCause = "error"
@@ -193,6 +199,12 @@ class Run:
             return task.result()  # finished in the same instant
         return "stopped" if stop in done else "timeout"
 
+    def _first_token(self) -> None:
+        """Called when a text or reasoning part opens (not per token); records the run's first one."""
+        if not self._seen_token:
+            self._seen_token = True
+            self.deps.metrics.first_token.observe(time.monotonic() - self._started)
+
     async def _heartbeat(self) -> None:
         interval = self.deps.settings.heartbeat_seconds
         while True:
@@ -207,6 +219,9 @@ class Run:
     async def _end(self, cause: EndCause, error: AppError | None, title_task: asyncio.Task[str] | None) -> None:
         spec, deps = self.spec, self.deps
         self.builder.finish()
+        deps.metrics.runs_ended[cause] += 1
+        deps.metrics.tokens["input"] += self.builder.usage.input_tokens
+        deps.metrics.tokens["output"] += self.builder.usage.output_tokens
         reason: FinishReason = {
             "done": self.finish_reason,
             "stopped": "interrupted",
@@ -358,6 +373,7 @@ class Run:
                 match event:
                     case ModelText(text=text):
                         if text_id is None:
+                            self._first_token()
                             await close_open()
                             text_id = f"t{next(part_ids)}"
                             await emit(TextStart(id=text_id))
@@ -365,6 +381,7 @@ class Run:
                         builder.text(text)
                     case ModelReasoning(text=text):
                         if reasoning_id is None:
+                            self._first_token()
                             await close_open()
                             reasoning_id = f"r{next(part_ids)}"
                             await emit(ReasoningStart(id=reasoning_id))

@@ -405,3 +405,15 @@ async def test_oversized_data_url_is_413_and_nothing_is_stored(client: AsyncTest
     assert (
         await client.get("/api/chat/messages", params={"conversationId": "big-file"}, headers=ALICE)
     ).status_code == 404
+
+
+async def test_metrics_report_runs_tokens_first_token_and_refusals(client: AsyncTestClient[Any]) -> None:
+    await send(client, {"parts": [{"type": "text", "text": "mock:tokens=3"}], "threadId": "m1"})
+    await wait_idle(client, "m1")
+    assert (await client.post("/api/chat", json=PARTS)).status_code == 401
+    text = (await client.get("/metrics")).text
+    assert 'chat_runs_ended_total{outcome="done"} 1' in text
+    assert 'chat_tokens_total{kind="output"} 3' in text
+    assert "chat_first_token_seconds_count 1" in text
+    assert 'chat_requests_total{kind="refused:unauthorized"} 1' in text
+    assert 'chat_requests_total{kind="runs_started"} 1' in text
