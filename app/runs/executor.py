@@ -184,20 +184,34 @@ class Run:
 
     async def _race(self, work: Awaitable[EndCause], limit: float) -> EndCause:
         """Run the work until it ends, a stop is requested (any instance), or the run's time is up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
         task = asyncio.ensure_future(work)
         stop = asyncio.create_task(self.deps.registry.wait_stop(self.spec.run_id))
         try:
-            done, _ = await asyncio.wait({task, stop}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                waiting = {task} if stop.done() else {task, stop}
+                done, _ = await asyncio.wait(
+                    waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+                )
+                if task in done:
+                    return task.result()
+                if not done:
+                    cause: EndCause = "timeout"
+                    break
+                if stop.exception() is None:
+                    cause = "stopped"
+                    break
+                # The stop signal failed (its backend went away): that is no reason to end the answer.
+                log.warning("stop signal unavailable for run %s: %r", self.spec.run_id, stop.exception())
         finally:
             stop.cancel()
-        if task in done:
-            return task.result()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if task.done() and not task.cancelled() and task.exception() is None:
+        if not task.cancelled() and task.exception() is None:
             return task.result()  # finished in the same instant
-        return "stopped" if stop in done else "timeout"
+        return cause
 
     def _first_token(self) -> None:
         """Called when a text or reasoning part opens (not per token); records the run's first one."""

@@ -417,3 +417,23 @@ async def test_metrics_report_runs_tokens_first_token_and_refusals(client: Async
     assert "chat_first_token_seconds_count 1" in text
     assert 'chat_requests_total{kind="refused:unauthorized"} 1' in text
     assert 'chat_requests_total{kind="runs_started"} 1' in text
+
+
+async def test_a_failing_stop_signal_does_not_end_the_answer() -> None:
+    from app import create_app
+    from app.errors import BackendUnavailableError
+    from app.runs.memory import MemoryRunRegistry
+    from tests.api.conftest import make_settings
+
+    class NoStopSignal(MemoryRunRegistry):
+        async def wait_stop(self, run_id: str) -> None:
+            raise BackendUnavailableError("pub/sub is down")
+
+    app = create_app(make_settings(), registry=NoStopSignal())
+    async with AsyncTestClient(app) as c:
+        r = await c.post(
+            "/api/chat", json={"parts": [{"type": "text", "text": "mock:tokens=5 mock:delay=5"}]}, headers=ALICE
+        )
+        frames = parse_frames(r.text)
+        assert text_of(frames) == "t0 t1 t2 t3 t4 "
+        assert frames[-2].data["finishReason"] == "stop"
