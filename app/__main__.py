@@ -24,7 +24,7 @@ def banner(settings: Settings) -> str:
         lines.append("  the mock provider answers: set OPENAI_API_KEY, ANTHROPIC_API_KEY, ... for real models")
     if settings.demo_token:
         lines += [
-            f"  auth: demo token {DEMO_TOKEN!r} (user 'demo', tier free); set CHAT_AUTH_TOKENS for real tokens",
+            f"  auth: demo token {DEMO_TOKEN!r} (user 'demo', tier premium); set CHAT_AUTH_TOKENS for real tokens",
             f"  try: curl -N http://{settings.host}:{settings.port}/api/chat -H 'Authorization: Bearer {DEMO_TOKEN}'"
             ' -H \'Content-Type: application/json\' -d \'{"parts":[{"type":"text","text":"Hello"}]}\'',
         ]

@@ -71,7 +71,8 @@ DEMO_TOKEN = "demo-token"  # noqa: S105 - announced at start-up; only used when 
 
 
 def _default_tokens() -> tuple[AuthToken, ...]:
-    return (AuthToken(token=Secret(DEMO_TOKEN), user_id="demo", tier="free"),)
+    # Premium, so someone trying the demo is not stopped by the free tier's 20 messages a day.
+    return (AuthToken(token=Secret(DEMO_TOKEN), user_id="demo", tier="premium"),)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
