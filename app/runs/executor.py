@@ -247,7 +247,7 @@ class Run:
         # A run cut short (error, stop, timeout) still closes its step, so the stream stays well formed.
         final: list[bytes] = [encode_chunk(FinishStep())] if self._step_open else []
         try:
-            title = await self._settle_title(title_task)
+            title = await self._wait_title(title_task)
             if title is not None:
                 final.append(
                     encode_chunk(DataConversation(data={"conversationId": spec.conversation.id, "title": title}))
@@ -275,9 +275,16 @@ class Run:
                         web_search=spec.web_search,
                     )
                 )
+            # One read-modify-write of the conversation for everything the run learned about it.
+            changes: dict[str, Any] = {}
+            if title is not None:
+                changes["title"] = title
+            if cause == "suspended":
+                changes["pending_run_id"] = spec.run_id
+            if changes:
                 conversation = await deps.store.get_conversation(spec.conversation.id)
                 if conversation is not None:
-                    await deps.store.put_conversation(msgspec.structs.replace(conversation, pending_run_id=spec.run_id))
+                    await deps.store.put_conversation(msgspec.structs.replace(conversation, **changes))
             if error is not None:
                 final.append(encode_chunk(ErrorChunk(error_text=error.message)))
             else:
@@ -300,17 +307,13 @@ class Run:
             if self._on_end is not None:
                 await self._on_end(self.builder.usage)
 
-    async def _settle_title(self, task: asyncio.Task[str] | None) -> str | None:
+    async def _wait_title(self, task: asyncio.Task[str] | None) -> str | None:
         if task is None:
             return None
         try:
-            title = await asyncio.wait_for(task, timeout=5.0)
+            return await asyncio.wait_for(task, timeout=5.0)
         except (TimeoutError, AppError):
             return None
-        conversation = await self.deps.store.get_conversation(self.spec.conversation.id)
-        if conversation is not None:
-            await self.deps.store.put_conversation(msgspec.structs.replace(conversation, title=title))
-        return title
 
     # -- the loop ---------------------------------------------------------------------------------------
 
