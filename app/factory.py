@@ -130,14 +130,14 @@ class ChatPlugin(InitPlugin):
         registry = registry or MemoryRunRegistry()
         closers += [buffer.aclose, store.aclose, registry.aclose]
 
-        http_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        # The providers' SDKs bring their own (httpx2) client, owned by the registry; this one is the tools'.
+        tools_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout)
         )
-        closers.append(http_client.aclose)
-        providers = build_registry(settings, http_client=http_client, injected=self._providers)
+        closers.append(tools_http.aclose)
+        providers = build_registry(settings, injected=self._providers)
         closers.append(providers.aclose)
-        tools = ToolRegistry(self._tools if self._tools is not None else builtin_tools(settings, http_client))
+        tools = ToolRegistry(self._tools if self._tools is not None else builtin_tools(settings, tools_http))
 
         limits = build_limits(settings, redis)
         closers.append(limits.aclose)
