@@ -26,12 +26,12 @@ run: $(STAMP) ## Serve on 127.0.0.1:8000 (memory backends, mock provider, demo t
 	$(BIN)/python -m app
 
 fmt: $(STAMP) ## Format the code
-	$(BIN)/ruff format app tests bench scripts
-	$(BIN)/ruff check --fix app tests bench scripts
+	$(BIN)/ruff format chatstream app tests bench scripts examples
+	$(BIN)/ruff check --fix chatstream app tests bench scripts examples
 
 lint: $(STAMP) ## Ruff lint and format check
-	$(BIN)/ruff check app tests bench scripts
-	$(BIN)/ruff format --check app tests bench scripts
+	$(BIN)/ruff check chatstream app tests bench scripts examples
+	$(BIN)/ruff format --check chatstream app tests bench scripts examples
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy

@@ -1,10 +1,5 @@
-"""An embeddable chat-streaming micro-server: LLM answers as resumable Server-Sent Events."""
+"""The standalone chatstream server: what `make run`, the Dockerfile and docker-compose start.
 
-from __future__ import annotations
-
-from app.factory import ChatPlugin, create_app
-from app.settings import Settings
-
-__all__ = ["ChatPlugin", "Settings", "__version__", "create_app"]
-
-__version__ = "0.1.0"
+Not part of the `chatstream` distribution. It adds the development conveniences the library never has:
+a demo token on loopback, the mock provider when no key is set, and a start-up banner saying so.
+"""

@@ -22,8 +22,8 @@ from uuid import uuid4
 
 import redis.asyncio as aioredis
 
-from app.limits import Limits, RedisRateLimiter
-from app.models import Principal
+from chatstream.limits import Limits, RedisRateLimiter
+from chatstream.models import Principal
 
 Op = Callable[[int], Awaitable[object]]
 

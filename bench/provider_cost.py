@@ -28,11 +28,11 @@ import anthropic
 import httpx2
 import openai
 
-from app.models import Message, MessagePart
-from app.providers.anthropic import AnthropicProvider
-from app.providers.base import ModelText, ProviderRequest
-from app.providers.catalog import CATALOG
-from app.providers.openai_compat import OpenAICompatProvider
+from chatstream.models import Message, MessagePart
+from chatstream.providers.anthropic import AnthropicProvider
+from chatstream.providers.base import ModelText, ProviderRequest
+from chatstream.providers.catalog import CATALOG
+from chatstream.providers.openai_compat import OpenAICompatProvider
 from tests.fakes.upstream import FakeUpstream
 
 Mode = Callable[[int], Awaitable[int]]  # stream index -> text tokens received

@@ -19,10 +19,10 @@ import time
 from typing import Any
 from uuid import uuid4
 
-from app.redis_client import connect_redis
-from app.streams.memory import MemoryStreamBuffer
-from app.streams.producer import StreamWriter
-from app.streams.redis import RedisStreamBuffer
+from chatstream.redis_client import connect_redis
+from chatstream.streams.memory import MemoryStreamBuffer
+from chatstream.streams.producer import StreamWriter
+from chatstream.streams.redis import RedisStreamBuffer
 
 FRAME = b'{"type":"text-delta","id":"txt-0","delta":" token"}'
 

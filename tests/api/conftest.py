@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app import Settings, create_app
-from app.providers.mock import MockProvider
+from chatstream import Settings, create_app
+from chatstream.providers.mock import MockProvider
 from tests.support.settings import ALICE, BOB, make_settings
 
 __all__ = ["ALICE", "BOB", "make_settings"]

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.models import Usage
-from app.providers.base import ModelFinish, ModelReasoning, ModelText, ModelUsage
-from app.providers.mock import MockProvider
+from chatstream.models import Usage
+from chatstream.providers.base import ModelFinish, ModelReasoning, ModelText, ModelUsage
+from chatstream.providers.mock import MockProvider
 from tests.api.conftest import ALICE, BOB
+from tests.support.settings import services_of
 from tests.support.sse import Frame, parse_frames, text_of
 
 PARTS = {"parts": [{"type": "text", "text": "Hello"}]}
@@ -25,7 +26,7 @@ async def send(client: AsyncTestClient[Any], body: dict[str, Any], headers: dict
 async def wait_idle(client: AsyncTestClient[Any], thread: str) -> None:
     """Wait until the conversation's run has released it (its stream ended)."""
     for _ in range(200):
-        services = client.app.state["chat_services"]
+        services = services_of(client.app)
         if await services.registry.active(thread) is None:
             return
         await asyncio.sleep(0.01)
@@ -207,7 +208,7 @@ async def test_second_send_while_running_is_409(client: AsyncTestClient[Any]) ->
     # the real-process tests (tests/e2e) race two actual requests.
     assert (await send(client, {**PARTS, "threadId": "busy"})).status_code == 200
     await wait_idle(client, "busy")
-    registry = client.app.state["chat_services"].registry
+    registry = services_of(client.app).registry
     assert await registry.acquire("busy", "run-elsewhere", ttl=30) is None
     second = await send(client, {**PARTS, "threadId": "busy"})
     assert second.status_code == 409
@@ -217,7 +218,7 @@ async def test_second_send_while_running_is_409(client: AsyncTestClient[Any]) ->
 
 
 async def test_body_too_large_is_413() -> None:
-    from app import create_app
+    from chatstream import create_app
     from tests.api.conftest import make_settings
 
     app = create_app(make_settings(max_body_bytes=1024))
@@ -320,7 +321,7 @@ async def test_models_endpoint_lists_configured_providers(client: AsyncTestClien
 
 
 async def test_idempotent_retry_after_the_stream_expired_gets_the_stored_result() -> None:
-    from app import create_app
+    from chatstream import create_app
     from tests.api.conftest import make_settings
 
     mock = MockProvider()
@@ -359,8 +360,8 @@ async def test_idempotent_retry_after_the_stream_expired_gets_the_stored_result(
 async def test_hs256_jwt_bearer_tokens() -> None:
     import jwt
 
-    from app import create_app
-    from app.settings import Secret
+    from chatstream import create_app
+    from chatstream.settings import Secret
     from tests.api.conftest import make_settings
 
     app = create_app(make_settings(jwt_secret=Secret("s3cret-key-for-tests-0123456789ab")))
@@ -381,7 +382,7 @@ async def test_hs256_jwt_bearer_tokens() -> None:
 
 
 async def test_serverless_mode_never_resumes() -> None:
-    from app import create_app
+    from chatstream import create_app
     from tests.api.conftest import make_settings
 
     async with AsyncTestClient(create_app(make_settings(resumable_streams=False))) as c:
@@ -420,9 +421,9 @@ async def test_metrics_report_runs_tokens_first_token_and_refusals(client: Async
 
 
 async def test_a_failing_stop_signal_does_not_end_the_answer() -> None:
-    from app import create_app
-    from app.errors import BackendUnavailableError
-    from app.runs.memory import MemoryRunRegistry
+    from chatstream import create_app
+    from chatstream.errors import BackendUnavailableError
+    from chatstream.runs.memory import MemoryRunRegistry
     from tests.api.conftest import make_settings
 
     class NoStopSignal(MemoryRunRegistry):

@@ -10,8 +10,8 @@ from litestar.testing import AsyncTestClient
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from app import ChatPlugin, create_app
-from app.models import Principal
+from chatstream import ChatPlugin, create_app
+from chatstream.models import Principal
 from tests.api.conftest import ALICE, make_settings
 from tests.support.sse import parse_frames, text_of
 

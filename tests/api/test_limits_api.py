@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from app import create_app
+from chatstream import create_app
 from tests.api.conftest import ALICE, make_settings
 
 PARTS = {"parts": [{"type": "text", "text": "hi"}]}

@@ -17,22 +17,22 @@ from uuid import uuid4
 import fakeredis
 import pytest
 
-from app.redis_client import connect_redis
-from app.runs.memory import MemoryRunRegistry
-from app.runs.redis import RedisRunRegistry
-from app.store.memory import MemoryConversationStore
-from app.store.redis import RedisConversationStore
-from app.streams.memory import MemoryStreamBuffer
-from app.streams.redis import RedisStreamBuffer
+from chatstream.redis_client import connect_redis
+from chatstream.runs.memory import MemoryRunRegistry
+from chatstream.runs.redis import RedisRunRegistry
+from chatstream.store.memory import MemoryConversationStore
+from chatstream.store.redis import RedisConversationStore
+from chatstream.streams.memory import MemoryStreamBuffer
+from chatstream.streams.redis import RedisStreamBuffer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     import redis.asyncio as aioredis
 
-    from app.runs.registry import RunRegistry
-    from app.store.base import ConversationStore
-    from app.streams.base import ReadResult, StreamBuffer, StreamInfo
+    from chatstream.runs.registry import RunRegistry
+    from chatstream.store.base import ConversationStore
+    from chatstream.streams.base import ReadResult, StreamBuffer, StreamInfo
 
 BACKENDS = ["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)]
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from app.models import Conversation, Message, MessagePart, PendingToolCall, SuspendedRun, Usage
+from chatstream.models import Conversation, Message, MessagePart, PendingToolCall, SuspendedRun, Usage
 
 if TYPE_CHECKING:
-    from app.store.base import ConversationStore
+    from chatstream.store.base import ConversationStore
     from tests.contract.conftest import Env
 
 

@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app.errors import BackendUnavailableError, RateLimitedError
-from app.limits import (
+from chatstream.errors import BackendUnavailableError, RateLimitedError
+from chatstream.limits import (
     Limits,
     MemoryRateLimiter,
     RateLimiter,
@@ -29,7 +29,7 @@ from app.limits import (
     Settlement,
     Subject,
 )
-from app.models import Principal, Usage
+from chatstream.models import Principal, Usage
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from app.errors import BackendUnavailableError
-from app.models import Conversation, SuspendedRun
-from app.redis_client import connect_redis
-from app.runs.redis import RedisRunRegistry
-from app.store.redis import RedisConversationStore
-from app.streams.redis import RedisStreamBuffer
+from chatstream.errors import BackendUnavailableError
+from chatstream.models import Conversation, SuspendedRun
+from chatstream.redis_client import connect_redis
+from chatstream.runs.redis import RedisRunRegistry
+from chatstream.store.redis import RedisConversationStore
+from chatstream.streams.redis import RedisStreamBuffer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from app.runs.registry import RunRegistry
+    from chatstream.runs.registry import RunRegistry
     from tests.contract.conftest import Env
 
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from app.protocol.sse import valid_cursor
+from chatstream.protocol.sse import valid_cursor
 
 if TYPE_CHECKING:
-    from app.streams.base import StreamBuffer
+    from chatstream.streams.base import StreamBuffer
     from tests.contract.conftest import Env
 
 

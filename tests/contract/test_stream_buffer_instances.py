@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app.errors import BackendUnavailableError
-from app.streams.reader import ProducerLostError, follow
-from app.streams.redis import RedisStreamBuffer
+from chatstream.errors import BackendUnavailableError
+from chatstream.streams.reader import ProducerLostError, follow
+from chatstream.streams.redis import RedisStreamBuffer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from app.streams.base import ReadResult
+    from chatstream.streams.base import ReadResult
     from tests.contract.conftest import Env
 
 pytestmark = pytest.mark.parametrize(

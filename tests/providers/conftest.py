@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 import pytest
 
-from app.errors import ProviderError
-from app.models import Message, MessagePart
-from app.providers._retry import RetryPolicy
-from app.providers.base import ModelEvent, Provider, ProviderRequest
-from app.providers.catalog import CATALOG
-from app.providers.setup import build_registry
-from app.settings import ProviderSettings, Secret, Settings
+from chatstream.errors import ProviderError
+from chatstream.models import Message, MessagePart
+from chatstream.providers._retry import RetryPolicy
+from chatstream.providers.base import ModelEvent, Provider, ProviderRequest
+from chatstream.providers.catalog import CATALOG
+from chatstream.providers.setup import build_registry
+from chatstream.settings import ProviderSettings, Secret, Settings
 from tests.fakes.upstream import FakeUpstream
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from app.providers.registry import ProviderRegistry
+    from chatstream.providers.registry import ProviderRegistry
 
 KEY = "sk-test-key"
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05, max_retry_after=1.0)

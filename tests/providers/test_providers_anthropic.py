@@ -3,8 +3,8 @@ extended thinking with signatures, redacted thinking, streamed tool input."""
 
 from __future__ import annotations
 
-from app.models import Usage
-from app.providers.base import (
+from chatstream.models import Usage
+from chatstream.providers.base import (
     ModelFinish,
     ModelReasoning,
     ModelReasoningSignature,

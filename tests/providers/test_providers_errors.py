@@ -6,17 +6,17 @@ import socket
 
 import pytest
 
-from app.errors import (
+from chatstream.errors import (
     ProviderAuthError,
     ProviderBadRequestError,
     ProviderRateLimitError,
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from app.providers._retry import RetryPolicy
-from app.providers.base import ModelEvent, ModelFinish, ModelText
-from app.providers.setup import build_registry
-from app.settings import ProviderSettings, Secret, Settings
+from chatstream.providers._retry import RetryPolicy
+from chatstream.providers.base import ModelEvent, ModelFinish, ModelText
+from chatstream.providers.setup import build_registry
+from chatstream.settings import ProviderSettings, Secret, Settings
 from tests.providers.conftest import FAST_RETRY, KEY, Upstream, collect, collect_until_error, request
 
 OPENAI_ERROR = {"error": {"message": "Incorrect API key provided: sk-te***", "type": "invalid_request_error"}}

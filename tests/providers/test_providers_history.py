@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models import Message, MessagePart
+from chatstream.models import Message, MessagePart
 from tests.providers.conftest import Upstream, collect, request, user
 
 IMG = "data:image/png;base64,iVBORw0KGgo="

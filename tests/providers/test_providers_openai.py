@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ProviderResponseError
-from app.models import Usage
-from app.providers.base import (
+from chatstream.errors import ProviderResponseError
+from chatstream.models import Usage
+from chatstream.providers.base import (
     ModelFinish,
     ModelReasoning,
     ModelText,

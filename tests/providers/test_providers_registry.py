@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.errors import BadRequestError, ConfigError
-from app.providers.anthropic import AnthropicProvider
-from app.providers.catalog import CATALOG
-from app.providers.mock import MockProvider
-from app.providers.openai_compat import OpenAICompatProvider
-from app.providers.setup import build_registry
-from app.settings import ProviderSettings, Secret, Settings
+from chatstream.errors import BadRequestError, ConfigError
+from chatstream.providers.anthropic import AnthropicProvider
+from chatstream.providers.catalog import CATALOG
+from chatstream.providers.mock import MockProvider
+from chatstream.providers.openai_compat import OpenAICompatProvider
+from chatstream.providers.setup import build_registry
+from chatstream.settings import ProviderSettings, Secret, Settings
 
 
 def _settings(*names: str, **kw: object) -> Settings:
@@ -20,8 +20,23 @@ def _settings(*names: str, **kw: object) -> Settings:
     return Settings(providers=providers, **kw)  # type: ignore[arg-type]
 
 
-async def test_nothing_configured_means_mock_and_every_provider_says_what_to_set() -> None:
-    registry = build_registry(Settings())
+def test_nothing_configured_refuses_to_start() -> None:
+    # The library never answers with the mock silently; the standalone server turns it on itself.
+    with pytest.raises(ConfigError, match=r"no provider configured: set OPENAI_API_KEY.*CHAT_MOCK_PROVIDER=true"):
+        build_registry(Settings())
+
+
+def test_a_configured_provider_without_its_sdk_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "anthropic", None)  # as if chatstream[anthropic] were not installed
+    monkeypatch.delitem(sys.modules, "chatstream.providers.anthropic", raising=False)
+    with pytest.raises(ConfigError, match=r"pip install 'chatstream\[anthropic\]'"):
+        build_registry(_settings("claude"))
+
+
+async def test_mock_only_and_every_provider_says_what_to_set() -> None:
+    registry = build_registry(Settings(mock_provider=True))
 
     assert registry.names == ["mock"]
     assert isinstance(registry.get("mock"), MockProvider)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import (
+from chatstream.errors import (
     ProviderAuthError,
     ProviderBadRequestError,
     ProviderRateLimitError,
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from app.providers._retry import RetryPolicy
-from app.providers._sse import SSEDecoder
-from app.providers._upstream_errors import error_for_status, parse_retry_after
-from app.providers.mock import MockProvider
-from app.providers.prompts import system_prompt
-from app.providers.titles import clean_title, generate_title, heuristic_title
+from chatstream.providers._retry import RetryPolicy
+from chatstream.providers._sse import SSEDecoder
+from chatstream.providers._upstream_errors import error_for_status, parse_retry_after
+from chatstream.providers.mock import MockProvider
+from chatstream.providers.prompts import system_prompt
+from chatstream.providers.titles import clean_title, generate_title, heuristic_title
 from tests.providers.conftest import Upstream
 
 

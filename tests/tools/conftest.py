@@ -10,14 +10,15 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app import Settings, create_app
-from app.providers.mock import MockProvider
-from app.tools.base import Tool, ToolContext
-from app.tools.weather import WeatherReport, weather_tool
+from chatstream import Settings, create_app
+from chatstream.providers.mock import MockProvider
+from chatstream.tools.base import Tool, ToolContext
+from chatstream.tools.weather import WeatherReport, weather_tool
 from tests.support.settings import (  # re-exported for the tool tests
     ALICE as ALICE,
     BOB as BOB,
     make_settings as shared_settings,
+    services_of,
 )
 from tests.support.sse import Frame, parse_frames
 
@@ -131,7 +132,7 @@ def of_type(frames: list[Frame], kind: str) -> list[dict[str, Any]]:
 
 async def wait_idle(client: AsyncTestClient[Any], thread: str) -> None:
     """Until the conversation's run has released it (its final frames are written just before)."""
-    services = client.app.state["chat_services"]
+    services = services_of(client.app)
     for _ in range(500):
         if await services.registry.active(thread) is None:
             return

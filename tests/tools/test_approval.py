@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.providers.mock import MockProvider
+from chatstream.providers.mock import MockProvider
+from tests.support.settings import services_of
 from tests.support.sse import parse_frames, text_of
 from tests.tools.conftest import (
     ALICE,
@@ -96,7 +97,7 @@ async def test_suspension_persists_the_run(client: AsyncTestClient[Any], ledger:
         "runId": s["run"],
     }
     assert ledger.transfers == []
-    services = client.app.state["chat_services"]
+    services = services_of(client.app)
     suspended = await services.store.get_suspended_run(s["run"])
     assert suspended is not None
     assert suspended.message_id == s["message"] and suspended.step == 1 and suspended.user_id == "alice"
@@ -244,7 +245,7 @@ async def test_unknown_run_is_404_and_does_not_block_a_later_decision(client: As
 async def test_approval_tools_setting_requires_approval_for_builtins(
     mock: MockProvider, weather: FakeWeather, tools: list[Any]
 ) -> None:
-    from app import create_app
+    from chatstream import create_app
 
     app = create_app(make_settings(approval_tools=("get_weather",)), providers={"mock": mock}, tools=tools)
     async with AsyncTestClient(app) as client:
@@ -260,7 +261,7 @@ async def test_approval_tools_setting_requires_approval_for_builtins(
 async def test_parallel_calls_mixed_with_an_approval(
     client: AsyncTestClient[Any], mock: MockProvider, ledger: Ledger, weather: FakeWeather
 ) -> None:
-    from app.providers.base import ModelFinish, ModelText, ModelToolCall, ModelToolCallStart
+    from chatstream.providers.base import ModelFinish, ModelText, ModelToolCall, ModelToolCallStart
 
     mock.enqueue(
         [
@@ -310,15 +311,15 @@ async def test_a_decision_sent_before_the_suspension_is_stored_waits_for_it(
     and let go of the conversation: the decision waits for that instead of failing (404/409)."""
     import asyncio
 
-    from app import create_app
-    from app.models import ApprovalDecision, Principal, SuspendedRun
-    from app.store.memory import MemoryConversationStore
+    from chatstream import create_app
+    from chatstream.models import ApprovalDecision, Principal, SuspendedRun
+    from chatstream.store.memory import MemoryConversationStore
 
     outcomes: list[object] = []
     tasks: set[asyncio.Task[None]] = set()
 
     async def decide_now(run: SuspendedRun) -> None:
-        services = app.state["chat_services"]
+        services = services_of(app)
         try:
             handle = await services.runs.approve(
                 Principal(user_id="alice"), run.run_id, run.conversation_id, [ApprovalDecision(approved=True)], ip="t"

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app import create_app
-from app.providers.mock import MockProvider
-from app.settings import Secret
-from app.tools.base import ToolError
-from app.tools.builtin import builtin_tools, search_backend
-from app.tools.weather import OpenMeteoWeather
-from app.tools.web_search import BraveSearch, UnconfiguredSearch
+from chatstream import create_app
+from chatstream.providers.mock import MockProvider
+from chatstream.settings import Secret
+from chatstream.tools.base import ToolError
+from chatstream.tools.builtin import builtin_tools, search_backend
+from chatstream.tools.weather import OpenMeteoWeather
+from chatstream.tools.web_search import BraveSearch, UnconfiguredSearch
 from tests.tools.conftest import chat, frames_of, make_settings, of_type
 
 # Recorded from the real APIs (trimmed to a few results).

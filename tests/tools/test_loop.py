@@ -10,11 +10,12 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.models import Usage
-from app.providers.base import ModelFinish, ModelText, ModelToolCall, ModelToolCallStart, ModelUsage
-from app.providers.mock import MockProvider
-from app.settings import Settings
-from app.tools.base import Tool, ToolContext, ToolError
+from chatstream.models import Usage
+from chatstream.providers.base import ModelFinish, ModelText, ModelToolCall, ModelToolCallStart, ModelUsage
+from chatstream.providers.mock import MockProvider
+from chatstream.settings import Settings
+from chatstream.tools.base import Tool, ToolContext, ToolError
+from tests.support.settings import services_of
 from tests.support.sse import text_of
 from tests.tools.conftest import ALICE, FakeWeather, chat, frames_of, make_settings, of_type, types, wait_idle
 
@@ -88,7 +89,7 @@ async def test_step_bound_ends_the_run_cleanly(client: AsyncTestClient[Any], moc
 
 
 async def test_step_bound_is_configurable(mock: MockProvider, tools: list[Tool[Any]]) -> None:
-    from app import create_app
+    from chatstream import create_app
 
     app = create_app(make_settings(max_steps=2), providers={"mock": mock}, tools=tools)
     async with AsyncTestClient(app) as client:
@@ -98,7 +99,7 @@ async def test_step_bound_is_configurable(mock: MockProvider, tools: list[Tool[A
 
 
 async def test_run_timeout_with_a_slow_tool(mock: MockProvider, tools: list[Tool[Any]]) -> None:
-    from app import create_app
+    from chatstream import create_app
 
     app = create_app(make_settings(run_timeout_seconds=0.5), providers={"mock": mock}, tools=tools)
     async with AsyncTestClient(app) as client:
@@ -117,7 +118,7 @@ async def test_run_timeout_with_a_slow_tool(mock: MockProvider, tools: list[Tool
 
 
 async def test_parallel_tool_calls_run_concurrently(mock: MockProvider, settings: Settings) -> None:
-    from app import create_app
+    from chatstream import create_app
 
     barrier = asyncio.Barrier(3)
     seen: list[str] = []
@@ -181,7 +182,7 @@ async def test_unknown_tool_is_reported_to_the_model(client: AsyncTestClient[Any
 
 
 async def test_failing_tool_becomes_tool_output_error(mock: MockProvider, settings: Settings) -> None:
-    from app import create_app
+    from chatstream import create_app
 
     class Empty(msgspec.Struct):
         pass
@@ -214,7 +215,7 @@ async def test_reasoning_models_get_no_tools(client: AsyncTestClient[Any], mock:
 
 
 async def test_web_tools_only_with_web_search(mock: MockProvider, settings: Settings) -> None:
-    from app import create_app
+    from chatstream import create_app
 
     class Q(msgspec.Struct):
         q: str
@@ -243,7 +244,7 @@ async def test_web_tools_only_with_web_search(mock: MockProvider, settings: Sett
 
 async def test_tool_context_names_the_caller(client: AsyncTestClient[Any], mock: MockProvider) -> None:
     seen: list[ToolContext] = []
-    services = client.app.state["chat_services"]
+    services = services_of(client.app)
 
     class Empty(msgspec.Struct):
         pass

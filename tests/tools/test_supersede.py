@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from app.providers.mock import MockProvider
+from chatstream.providers.mock import MockProvider
 from tests.tools.conftest import ALICE, Ledger, chat, frames_of, wait_idle
 from tests.tools.test_approval import messages, suspend
 

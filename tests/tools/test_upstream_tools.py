@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app import create_app
-from app.settings import ProviderSettings, Secret
-from app.tools.weather import weather_tool
+from chatstream import create_app
+from chatstream.settings import ProviderSettings, Secret
+from chatstream.tools.weather import weather_tool
 from tests.fakes.upstream import FakeUpstream
 from tests.support.sse import text_of
 from tests.tools.conftest import ALICE, FakeWeather, chat, frames_of, make_settings, of_type, types, wait_idle

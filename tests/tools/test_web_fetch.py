@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.tools.base import ToolError
-from app.tools.web_fetch import AddressPolicy, WebFetcher, html_to_text, is_public
+from chatstream.tools.base import ToolError
+from chatstream.tools.web_fetch import AddressPolicy, WebFetcher, html_to_text, is_public
 
 PUBLIC = "93.184.215.14"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from app.streams.memory import MemoryStreamBuffer
-from app.streams.producer import StreamWriter
+from chatstream.streams.memory import MemoryStreamBuffer
+from chatstream.streams.producer import StreamWriter
 
 
 class SlowBuffer(MemoryStreamBuffer):

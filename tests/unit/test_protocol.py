@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.protocol.chunks import (
+from chatstream.protocol.chunks import (
     DataConversation,
     DataStatus,
     ErrorChunk,
@@ -20,8 +20,8 @@ from app.protocol.chunks import (
     decode_chunk,
     encode_chunk,
 )
-from app.protocol.dialects import PlainDialect, Seed003Dialect, UIDialect
-from app.protocol.sse import DONE, PING, frame, valid_cursor
+from chatstream.protocol.dialects import PlainDialect, Seed003Dialect, UIDialect
+from chatstream.protocol.sse import DONE, PING, frame, valid_cursor
 
 
 def test_chunks_encode_to_ai_sdk_shapes() -> None:

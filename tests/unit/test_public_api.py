@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import app
+import chatstream
 
 
 def test_public_surface() -> None:
-    assert sorted(app.__all__) == ["ChatPlugin", "Settings", "__version__", "create_app"]
-    for name in app.__all__:
-        assert hasattr(app, name)
+    assert sorted(chatstream.__all__) == ["ChatPlugin", "Settings", "__version__", "create_app"]
+    for name in chatstream.__all__:
+        assert hasattr(chatstream, name)

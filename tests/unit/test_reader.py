@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from app.runs.memory import MemoryRunRegistry
-from app.streams.memory import MemoryStreamBuffer
-from app.streams.reader import ProducerLostError, follow
+from chatstream.runs.memory import MemoryRunRegistry
+from chatstream.streams.memory import MemoryStreamBuffer
+from chatstream.streams.reader import ProducerLostError, follow
 
 
 async def _read_all(buffer: MemoryStreamBuffer, registry: MemoryRunRegistry, local: bool) -> list[bytes]:

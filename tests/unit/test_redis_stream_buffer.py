@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import fakeredis
 import pytest
 
-from app.streams.redis import RedisStreamBuffer, _parse
+from chatstream.streams.redis import RedisStreamBuffer, _parse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -2,15 +2,23 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ConfigError
-from app.settings import Settings
+from chatstream.errors import ConfigError
+from chatstream.settings import Settings
 
 
-def test_defaults_are_the_demo() -> None:
+def test_library_defaults_have_no_dev_conveniences() -> None:
     s = Settings.from_env({})
     assert (s.host, s.port, s.redis_url) == ("127.0.0.1", 8000, None)
-    assert s.demo_token is True
-    assert [t.user_id for t in s.auth_tokens] == ["demo"]
+    # No demo token and no silent mock provider: those are the standalone server's (app.server).
+    assert s.auth_tokens == () and s.jwt_secret is None and not s.auth_configured
+    assert s.mock_provider is False
+    assert s.cors_origins == ()
+    assert (s.health_path, s.ready_path, s.metrics_path, s.models_path) == (
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/models",
+    )
     assert s.quota_per_day == {"free": 20, "premium": 1000}
     assert (s.rate_ip_per_minute, s.max_concurrent_runs, s.stream_ttl_seconds) == (60, 3, 60.0)
     assert (s.run_timeout_seconds, s.max_steps, s.max_body_bytes) == (60.0, 5, 20 * 1024 * 1024)
@@ -46,7 +54,7 @@ def test_spec_variables() -> None:
         ("t1", "alice", "premium"),
         ("t2", "bob", "free"),
     ]
-    assert s.demo_token is False
+    assert s.auth_configured
     assert s.jwt_secret is not None and s.jwt_secret.get() == "sekret"
     assert set(s.providers) == {"openai", "google", "ollama"}
     assert s.providers["ollama"].api_key is None
@@ -69,3 +77,20 @@ def test_secrets_do_not_leak_in_repr() -> None:
 def test_bad_values_name_the_problem(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env(env)
+
+
+def test_ops_paths_move_or_turn_off() -> None:
+    s = Settings.from_env({"CHAT_HEALTH_PATH": "/ops/health", "CHAT_READY_PATH": "off", "CHAT_METRICS_PATH": ""})
+    assert (s.health_path, s.ready_path, s.metrics_path, s.models_path) == ("/ops/health", None, None, "/api/models")
+    with pytest.raises(ConfigError, match="must start with '/'"):
+        Settings.from_env({"CHAT_HEALTH_PATH": "health"})
+
+
+def test_cors_origins() -> None:
+    s = Settings.from_env({"CHAT_CORS_ORIGINS": "http://localhost:3000, https://app.example.com"})
+    assert s.cors_origins == ("http://localhost:3000", "https://app.example.com")
+    assert Settings.from_env({"CHAT_CORS_ORIGINS": "*"}).cors_origins == ("*",)
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        Settings.from_env({"CHAT_CORS_ORIGINS": "*,http://localhost:3000"})
+    with pytest.raises(ConfigError, match="is not an origin"):
+        Settings.from_env({"CHAT_CORS_ORIGINS": "localhost:3000"})

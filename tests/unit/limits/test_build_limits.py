@@ -5,10 +5,10 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from app.errors import ConfigError, RateLimitedError
-from app.limits import Decision, MemoryRateLimiter, RedisRateLimiter, RuleState, build_limits, rate_limit_headers
-from app.models import Principal
-from app.settings import Settings
+from chatstream.errors import ConfigError, RateLimitedError
+from chatstream.limits import Decision, MemoryRateLimiter, RedisRateLimiter, RuleState, build_limits, rate_limit_headers
+from chatstream.models import Principal
+from chatstream.settings import Settings
 
 
 async def test_memory_backend_without_redis_and_settings_applied() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from app.streams.base import ReadResult, StreamEntry
-from app.streams.mirror import MIRROR_MISS, LocalMirror
+from chatstream.streams.base import ReadResult, StreamEntry
+from chatstream.streams.mirror import MIRROR_MISS, LocalMirror
 
 
 @dataclass

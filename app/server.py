@@ -1,0 +1,83 @@
+"""Settings, banner and app of the standalone server (the library's `create_app` plus dev conveniences)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from chatstream import Settings, create_app
+from chatstream.errors import ConfigError
+from chatstream.settings import AuthToken, Secret
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from litestar import Litestar
+
+__all__ = ["DEMO_TOKEN", "banner", "build_app", "configure_logging", "standalone_settings"]
+
+DEMO_TOKEN = "demo-token"  # noqa: S105 - announced at start-up; only on loopback unless explicitly allowed
+# Premium, so someone trying the demo is not stopped by the free tier's 20 messages a day.
+_DEMO = AuthToken(token=Secret(DEMO_TOKEN), user_id="demo", tier="premium")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def standalone_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """`Settings.from_env()`, plus the demo token when no auth is configured and the mock provider when no
+    provider is. The demo token is refused on a non-loopback address unless CHAT_ALLOW_DEMO_TOKEN=true."""
+    settings = Settings.from_env(os.environ if environ is None else environ)
+    changes: dict[str, object] = {}
+    if not settings.auth_configured:
+        if not is_loopback(settings.host) and not settings.allow_demo_token:
+            raise ConfigError(
+                f"refusing to serve the demo token on {settings.host}: anyone who can reach it would spend your "
+                "provider keys. Set CHAT_AUTH_TOKENS (token:user_id[:tier],...) or CHAT_JWT_SECRET, "
+                "or CHAT_ALLOW_DEMO_TOKEN=true for a throwaway demo"
+            )
+        changes["auth_tokens"] = (_DEMO,)
+    if not settings.providers and not settings.mock_provider:
+        changes["mock_provider"] = True
+    return msgspec.structs.replace(settings, **changes) if changes else settings
+
+
+def uses_demo_token(settings: Settings) -> bool:
+    return any(t.token.get() == DEMO_TOKEN for t in settings.auth_tokens)
+
+
+def banner(settings: Settings) -> str:
+    backends = f"Redis ({settings.redis_url})" if settings.redis_url else "memory (set REDIS_URL for Redis)"
+    configured = ", ".join(settings.providers) or "none"
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [f"chatstream on {url}", f"  backends: {backends}", f"  providers: {configured}"]
+    if settings.mock_provider and not settings.providers:
+        lines.append("  the mock provider answers: set OPENAI_API_KEY, ANTHROPIC_API_KEY, ... for real models")
+    if uses_demo_token(settings):
+        lines += [
+            f"  auth: demo token {DEMO_TOKEN!r} (user 'demo', tier premium); set CHAT_AUTH_TOKENS for real tokens",
+            f"  try: curl -N {url}/api/chat -H 'Authorization: Bearer {DEMO_TOKEN}'"
+            ' -H \'Content-Type: application/json\' -d \'{"parts":[{"type":"text","text":"Hello"}]}\'',
+        ]
+    return "\n".join(lines)
+
+
+def configure_logging(level: str = "info") -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The HTTP clients log every request at INFO: one line per relayed answer is noise, and costly.
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "anthropic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_app(environ: Mapping[str, str] | None = None) -> Litestar:
+    return create_app(standalone_settings(environ))

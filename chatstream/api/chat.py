@@ -1,0 +1,189 @@
+"""Chat routes: send (four shapes), approve, resume, stop, delete; and the seed-003 stream route."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body
+from chatstream.api.schemas import ApproveBody, Seed003Body, _convert, parse_chat_body, parse_json
+from chatstream.api.streaming import collect_answer, sse_response, stored_response
+from chatstream.errors import BadRequestError
+from chatstream.models import (
+    ApprovalDecision,
+    ChatRequest,
+    MessagePart,
+    Principal,
+)
+from chatstream.protocol.dialects import dialect_for
+from chatstream.protocol.sse import valid_cursor
+
+if TYPE_CHECKING:
+    from chatstream.runs.service import RunHandle
+
+__all__ = ["routes"]
+
+
+def client_ip(request: Request[Any, Any, Any], services: Services) -> str:
+    peer = request.client.host if request.client else "unknown"
+    if services.limits is None:
+        return peer
+    from chatstream.limits import client_ip as resolve
+
+    return resolve(peer, request.headers, services.settings.trusted_proxies)
+
+
+def _run_headers(handle: RunHandle) -> dict[str, str]:
+    return {"X-Thread-Id": handle.conversation_id, "X-Run-Id": handle.run_id, **handle.headers}
+
+
+async def _respond(
+    request: Request[Any, Any, Any], services: Services, handle: RunHandle, chat: ChatRequest
+) -> Response[Any] | Stream:
+    headers = _run_headers(handle)
+    if handle.replay:
+        info = await services.buffer.info(handle.conversation_id)
+        if info is None or info.run_id != handle.run_id:
+            # An idempotent retry after the first run's stream expired: its stored result.
+            stored = await services.store.get_message(handle.conversation_id, handle.message_id)
+            if stored is not None:
+                return stored_response(stored, dialect_for(chat.dialect), stream=chat.stream, headers=headers)
+    if not chat.stream:
+        answer = await collect_answer(services, handle.conversation_id, handle.run_id)
+        status = 502 if "error" in answer else 200
+        return Response(answer, status_code=status, headers=headers)
+    return sse_response(
+        services, handle.conversation_id, handle.run_id, dialect=dialect_for(chat.dialect), headers=headers
+    )
+
+
+@post("/api/chat", status_code=200, request_max_body_size=None)
+async def send(
+    request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
+) -> Response[Any] | Stream:
+    accept_sse = "text/event-stream" in request.headers.get("accept", "")
+    chat = parse_chat_body(parse_json(await read_body(request, chat_services)), accept_sse=accept_sse)
+    ip = client_ip(request, chat_services)
+    if chat.approvals:
+        if chat.conversation_id is None:
+            raise BadRequestError("id is required")
+        handle = await chat_services.runs.approve_from_message(
+            chat_principal, chat.conversation_id, chat.message_id, chat.approvals, ip=ip
+        )
+    else:
+        handle = await chat_services.runs.start(
+            chat_principal, chat, ip=ip, idempotency_key=request.headers.get("idempotency-key")
+        )
+    chat_services.count("runs_started")
+    return await _respond(request, chat_services, handle, chat)
+
+
+@post("/api/chat/approve", status_code=200, request_max_body_size=None)
+async def approve(request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep) -> Stream:
+    body: ApproveBody = _convert(parse_json(await read_body(request, chat_services)), ApproveBody)
+    if not body.run_id or not body.thread_id:
+        raise BadRequestError("runId and threadId are required")
+    decision = ApprovalDecision(tool_call_id=body.tool_call_id, approved=body.approved is True, reason=body.reason)
+    handle = await chat_services.runs.approve(
+        chat_principal, body.run_id, body.thread_id, [decision], ip=client_ip(request, chat_services)
+    )
+    return sse_response(chat_services, handle.conversation_id, handle.run_id, headers=_run_headers(handle))
+
+
+@get("/api/chat/{thread_id:str}/stream", status_code=200)
+async def resume(
+    request: Request[Any, Any, Any],
+    chat_services: ServicesDep,
+    chat_principal: PrincipalDep,
+    thread_id: FromPath[str],
+) -> Response[Any] | Stream:
+    cursor = request.headers.get("last-event-id") or request.query_params.get("cursor")
+    if cursor is not None and not valid_cursor(cursor):
+        raise BadRequestError("invalid cursor")
+    conversation = await chat_services.store.get_conversation(thread_id)
+    if conversation is not None:
+        await chat_services.runs.owned_conversation(chat_principal, thread_id, write=False)
+    info = await chat_services.buffer.info(thread_id) if chat_services.settings.resumable_streams else None
+    if conversation is None or info is None:
+        # Nothing to resume (never started, finished longer ago than the buffer TTL, or serverless).
+        return Response(None, status_code=204, headers={"X-Thread-Id": thread_id})
+    if cursor is not None:
+        try:
+            await chat_services.buffer.read(thread_id, cursor)
+        except ValueError as exc:
+            raise BadRequestError("invalid cursor") from exc
+    chat_services.count("resumes")
+    return sse_response(
+        chat_services, thread_id, info.run_id, after=cursor, headers={"X-Thread-Id": thread_id, "X-Run-Id": info.run_id}
+    )
+
+
+@post("/api/chat/{thread_id:str}/stop", status_code=200, request_max_body_size=None)
+async def stop(chat_services: ServicesDep, chat_principal: PrincipalDep, thread_id: FromPath[str]) -> dict[str, Any]:
+    run_id = await chat_services.runs.stop(chat_principal, thread_id)
+    return {"stopped": run_id is not None, "runId": run_id, "threadId": thread_id}
+
+
+@delete("/api/chat", status_code=200)
+async def delete_chat(
+    request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
+) -> dict[str, Any]:
+    chat_id = request.query_params.get("id")
+    if not chat_id:
+        raise BadRequestError("id is required")
+    conversation = await delete_conversation_cascade(chat_services, chat_principal, chat_id)
+    return {
+        "deletedChat": {
+            "id": conversation.id,
+            "title": conversation.title,
+            "userId": conversation.user_id,
+            "visibility": conversation.visibility,
+            "createdAt": datetime.fromtimestamp(conversation.created_at / 1000, UTC).isoformat().replace("+00:00", "Z"),
+        }
+    }
+
+
+async def delete_conversation_cascade(services: Services, principal: Principal, conversation_id: str) -> Any:
+    """Delete a conversation and everything under it: its active run, stream buffer, messages, suspensions."""
+    conversation = await services.runs.owned_conversation(principal, conversation_id, write=True)
+    await services.registry.request_stop(conversation_id)
+    await services.store.delete_conversation(conversation_id)
+    await services.buffer.delete(conversation_id)
+    return conversation
+
+
+@post("/api/chats/{chat_id:str}/messages/stream", status_code=200, request_max_body_size=None)
+async def seed003_stream(
+    request: Request[Any, Any, Any],
+    chat_services: ServicesDep,
+    chat_principal: PrincipalDep,
+    chat_id: FromPath[str],
+) -> Stream:
+    body: Seed003Body = _convert(parse_json(await read_body(request, chat_services)), Seed003Body)
+    if not body.content.strip():
+        raise BadRequestError("content must not be empty")
+    if body.user_id is not None and body.user_id != chat_principal.user_id:
+        raise BadRequestError("userId does not match the authenticated user")
+    # 404 for a chat that does not exist, 403 for someone else's (seed 003): chats are created elsewhere.
+    await chat_services.runs.owned_conversation(chat_principal, chat_id, write=True)
+    chat = ChatRequest(
+        parts=(MessagePart(type="text", text=body.content),),
+        conversation_id=chat_id,
+        model=body.model_id,
+        dialect="seed003",
+    )
+    handle = await chat_services.runs.start(chat_principal, chat, ip=client_ip(request, chat_services))
+    return sse_response(
+        chat_services,
+        handle.conversation_id,
+        handle.run_id,
+        dialect=dialect_for("seed003"),
+        headers=_run_headers(handle),
+    )
+
+
+routes = [send, approve, resume, stop, delete_chat, seed003_stream]

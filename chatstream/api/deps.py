@@ -1,0 +1,87 @@
+"""The services handlers use, handed to them through `Provide` on our router only.
+
+The dependency names (`chat_services`, `chat_principal`) are prefixed so they never shadow, or get shadowed
+by, a host's own `services` or `principal`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request  # noqa: TC002
+from litestar.di import NamedDependency
+
+from chatstream.api.auth import require_principal
+from chatstream.errors import PayloadTooLargeError
+from chatstream.models import Principal
+
+if TYPE_CHECKING:
+    from chatstream.api.auth import Authenticate
+    from chatstream.providers.registry import ProviderRegistry
+    from chatstream.runs.registry import RunRegistry
+    from chatstream.runs.service import RunService
+    from chatstream.settings import Settings
+    from chatstream.store.base import ConversationStore
+    from chatstream.streams.base import StreamBuffer
+    from chatstream.tools.base import ToolRegistry
+
+__all__ = ["PrincipalDep", "Services", "ServicesDep", "provide_principal"]
+
+
+class Services:
+    """A plain class on purpose: Litestar validates dependency values, and an opaque class is only
+    isinstance-checked, where a dataclass would have its fields inspected on every request."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        buffer: StreamBuffer,
+        store: ConversationStore,
+        registry: RunRegistry,
+        providers: ProviderRegistry,
+        tools: ToolRegistry,
+        runs: RunService,
+        authenticate: Authenticate,
+        limits: Any = None,
+        redis: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.buffer = buffer
+        self.store = store
+        self.registry = registry
+        self.providers = providers
+        self.tools = tools
+        self.runs = runs
+        self.authenticate = authenticate
+        self.limits = limits
+        self.redis = redis
+        self.metrics = runs.deps.metrics
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.metrics.requests[name] += n
+
+
+ServicesDep = NamedDependency[Services]
+PrincipalDep = NamedDependency[Principal]
+
+
+async def provide_principal(request: Request[Any, Any, Any], chat_services: ServicesDep) -> Principal:
+    return await require_principal(chat_services.authenticate, request)
+
+
+async def read_body(request: Request[Any, Any, Any], services: Services) -> bytes:
+    """The request body, refused with 413 past `max_body_bytes` (checked on the header, then while reading,
+    so an oversized upload is never held in memory whole)."""
+    limit = services.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

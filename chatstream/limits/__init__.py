@@ -1,0 +1,66 @@
+"""Rate limits and quotas (SPEC §4).
+
+The lead API calls `build_limits(settings, redis)` once, `client_ip(...)` per request, and for each
+run-starting request `limits.admit(...)` → `refresh(...)` on each heartbeat → `settle(...)` when the run ends.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from chatstream.errors import ConfigError
+from chatstream.limits.base import Decision, RateLimiter, Rule, RuleState, Settlement, Subject
+from chatstream.limits.client_ip import client_ip
+from chatstream.limits.memory import MemoryRateLimiter
+from chatstream.limits.policy import Admission, Limits, rate_limit_headers
+from chatstream.limits.redis import RedisRateLimiter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import redis.asyncio as aioredis
+
+    from chatstream.settings import Settings
+
+__all__ = [
+    "Admission",
+    "Decision",
+    "Limits",
+    "MemoryRateLimiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "Rule",
+    "RuleState",
+    "Settlement",
+    "Subject",
+    "build_limits",
+    "client_ip",
+    "rate_limit_headers",
+]
+
+
+def build_limits(settings: Settings, redis: aioredis.Redis | None, *, clock: Callable[[], float] = time.time) -> Limits:
+    """The configured limits: Redis-backed when `redis` is given (shared by all instances), else in memory.
+
+    Concurrency leases last 3 heartbeats, so a crashed instance's runs free their slots within ~3 s.
+
+    Raises:
+        ConfigError: `trusted_proxies` holds something that is neither an IP nor a CIDR.
+    """
+    try:
+        client_ip("127.0.0.1", {}, settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"CHAT_TRUSTED_PROXIES: {exc}") from exc
+    limiter: RateLimiter = MemoryRateLimiter(clock=clock) if redis is None else RedisRateLimiter(redis, clock=clock)
+    return Limits(
+        limiter,
+        prefix=settings.redis_prefix,
+        rate_ip_per_minute=settings.rate_ip_per_minute,
+        quota_per_day=settings.quota_per_day,
+        tokens_per_day=settings.tokens_per_day,
+        max_concurrent_runs=settings.max_concurrent_runs,
+        lease_ttl=3 * settings.heartbeat_seconds,
+        fail_open=settings.limits_fail_open,
+        clock=clock,
+    )

@@ -1,0 +1,151 @@
+"""One encoder per stream dialect (SPEC §3.2), all fed the same stored chunks.
+
+The UI message stream sends the stored bytes as they are. The plain (seed 001) and seed-003 dialects
+decode each chunk and translate it; their readers keep a little state (the answer so far, tool names).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import msgspec
+
+from chatstream.protocol.chunks import (
+    DataStatus,
+    ErrorChunk,
+    Finish,
+    ReasoningDelta,
+    Start,
+    TextDelta,
+    ToolInputAvailable,
+    ToolInputStart,
+    ToolOutputAvailable,
+    ToolOutputError,
+    decode_chunk,
+    encode_chunk,
+)
+from chatstream.protocol.sse import DONE, frame, frame_data
+
+__all__ = ["Dialect", "PlainDialect", "Seed003Dialect", "UIDialect", "dialect_for"]
+
+_encode = msgspec.json.Encoder().encode
+
+
+class Dialect(Protocol):
+    def entry(self, cursor: str, data: bytes) -> bytes | None:
+        """The SSE bytes for one stored chunk, or None when the dialect has nothing to say for it."""
+        ...
+
+    def error(self, message: str, code: str) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+
+class UIDialect:
+    """AI SDK UI message stream: stored chunks verbatim, `[DONE]` at the end."""
+
+    def entry(self, cursor: str, data: bytes) -> bytes | None:
+        return frame(cursor, data)
+
+    def error(self, message: str, code: str) -> bytes:
+        return frame_data(encode_chunk(ErrorChunk(error_text=message)))
+
+    def end(self) -> bytes:
+        return DONE
+
+
+class PlainDialect:
+    """Seed 001: metadata, delta, reasoning, status, done, error."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._meta: dict[str, Any] = {}
+
+    def entry(self, cursor: str, data: bytes) -> bytes | None:
+        event: dict[str, Any]
+        match decode_chunk(data):
+            case TextDelta(delta=delta):
+                self._text.append(delta)
+                event = {"type": "delta", "text": delta}
+            case ReasoningDelta(delta=delta):
+                event = {"type": "reasoning", "text": delta}
+            case Start(message_metadata=meta):
+                self._meta = meta or {}
+                event = {
+                    "type": "metadata",
+                    "conversationId": self._meta.get("conversationId"),
+                    "provider": self._meta.get("provider"),
+                    "model": self._meta.get("model"),
+                }
+            case DataStatus(data=status):
+                event = {"type": "status", **status}
+            case Finish(message_metadata=meta, finish_reason=reason):
+                meta = meta or {}
+                event = {
+                    "type": "done",
+                    "response": "".join(self._text),
+                    "conversationId": meta.get("conversationId"),
+                    "provider": meta.get("provider"),
+                    "model": meta.get("model"),
+                    "usage": meta.get("usage"),
+                    "finishReason": reason,
+                }
+            case ErrorChunk(error_text=text):
+                event = {"type": "error", "error": text}
+            case _:
+                return None
+        return frame(cursor, _encode(event))
+
+    def error(self, message: str, code: str) -> bytes:
+        return frame_data(_encode({"type": "error", "error": message, "code": code}))
+
+    def end(self) -> bytes:
+        return b""
+
+
+class Seed003Dialect:
+    """Seed 003: start, content, tool_call, tool_result, end, error."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, str] = {}
+        self._message_id: str | None = None
+
+    def entry(self, cursor: str, data: bytes) -> bytes | None:
+        event: dict[str, Any]
+        match decode_chunk(data):
+            case TextDelta(delta=delta):
+                event = {"type": "content", "delta": delta}
+            case Start(message_id=message_id):
+                self._message_id = message_id
+                event = {"type": "start", "messageId": message_id}
+            case ToolInputStart(tool_call_id=call_id, tool_name=name):
+                self._tools[call_id] = name
+                return None
+            case ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=args):
+                self._tools[call_id] = name
+                event = {"type": "tool_call", "toolName": name, "toolArgs": args}
+            case ToolOutputAvailable(tool_call_id=call_id, output=output):
+                event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": output}
+            case ToolOutputError(tool_call_id=call_id, error_text=text):
+                event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": {"error": text}}
+            case Finish():
+                event = {"type": "end", "messageId": self._message_id}
+            case ErrorChunk(error_text=text):
+                event = {"type": "error", "error": "stream_error", "message": text}
+            case _:
+                return None
+        return frame(cursor, _encode(event))
+
+    def error(self, message: str, code: str) -> bytes:
+        return frame_data(_encode({"type": "error", "error": code, "message": message}))
+
+    def end(self) -> bytes:
+        return b""
+
+
+def dialect_for(name: str) -> Dialect:
+    if name == "plain":
+        return PlainDialect()
+    if name == "seed003":
+        return Seed003Dialect()
+    return UIDialect()

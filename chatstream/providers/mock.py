@@ -1,0 +1,147 @@
+"""`mock`: a deterministic, scriptable provider for demos, tests and benchmarks.
+
+Two ways to drive it:
+
+* a script: `MockProvider(script=[turn, turn, ...])`, each turn a list of `ModelEvent`s (or a callable
+  taking the `ProviderRequest`), consumed one per model call;
+* directives in the last user message, so a client of a real server process can ask for behaviour:
+  `mock:tokens=500` (answer length in tokens), `mock:delay=20` (ms per token), `mock:reasoning`,
+  `mock:tool=get_weather` with `mock:args={"city":"Paris"}` (JSON, no spaces) and `mock:steps=3` (call
+  the tool in that many successive steps), `mock:fail=10` (break after 10 tokens), `mock:error=rate_limit`
+  (fail before the first token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+
+from chatstream.errors import ProviderRateLimitError, ProviderResponseError
+from chatstream.models import Message, Usage
+from chatstream.providers.base import (
+    ModelEvent,
+    ModelFinish,
+    ModelReasoning,
+    ModelText,
+    ModelToolCall,
+    ModelToolCallDelta,
+    ModelToolCallStart,
+    ModelUsage,
+    ProviderRequest,
+)
+
+__all__ = ["MOCK_MODELS", "MockProvider"]
+
+MOCK_MODELS = ("mock-1", "mock-thinking")
+
+Turn = Sequence[ModelEvent] | Callable[[ProviderRequest], Iterable[ModelEvent]]
+
+_DIRECTIVE = re.compile(r"mock:([a-z_]+)(?:=(\S+))?")
+
+
+class MockProvider:
+    """Scripted or directive-driven fake model. Never chosen when a real provider is configured."""
+
+    name = "mock"
+
+    def __init__(self, *, delay: float = 0.0, script: Sequence[Turn] | None = None, name: str = "mock") -> None:
+        self.name = name
+        self.delay = delay
+        self._script: deque[Turn] = deque(script or ())
+        self.requests: list[ProviderRequest] = []
+        """Every request received, for tests to inspect."""
+
+    def enqueue(self, *turns: Turn) -> None:
+        self._script.extend(turns)
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ModelEvent]:
+        self.requests.append(request)
+        if self._script:
+            turn = self._script.popleft()
+            events = list(turn(request) if callable(turn) else turn)
+            for event in events:
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                yield event
+            return
+        async for event in self._directed(request):
+            yield event
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _directed(self, request: ProviderRequest) -> AsyncIterator[ModelEvent]:
+        prompt = _last_user_text(request.messages)
+        opts = {m.group(1): m.group(2) or "" for m in _DIRECTIVE.finditer(prompt)}
+        delay = float(opts["delay"]) / 1000 if "delay" in opts else self.delay
+        if opts.get("error") == "rate_limit":
+            raise ProviderRateLimitError("mock upstream rate limit", provider=self.name, retry_after=3)
+        if opts.get("error"):
+            raise ProviderResponseError(f"mock upstream error: {opts['error']}", provider=self.name)
+
+        tool = opts.get("tool")
+        steps = int(opts.get("steps", "1") or 1)
+        calls_so_far = _tool_results_in_progress(request.messages)
+        if tool and request.tools and calls_so_far < steps:
+            async for event in self._tool_call(tool, opts.get("args", "{}"), calls_so_far, delay):
+                yield event
+            return
+
+        if "reasoning" in opts:
+            for word in ("Let", " me", " think", " about", " that."):
+                yield ModelReasoning(text=word)
+        fail_after = int(opts["fail"]) if opts.get("fail") else None
+        count = 0
+        for token in _answer_tokens(prompt, int(opts["tokens"]) if opts.get("tokens") else None, calls_so_far):
+            if fail_after is not None and count >= fail_after:
+                raise ProviderResponseError("mock stream broke mid-answer", provider=self.name)
+            if delay:
+                await asyncio.sleep(delay)
+            yield ModelText(text=token)
+            count += 1
+        yield ModelUsage(usage=Usage(input_tokens=_count_words(request.messages), output_tokens=count))
+        yield ModelFinish(reason="stop")
+
+    async def _tool_call(self, tool: str, args: str, index: int, delay: float) -> AsyncIterator[ModelEvent]:
+        call_id = f"call_{index + 1}"
+        yield ModelToolCallStart(id=call_id, name=tool)
+        # Stream the arguments in two pieces, as real models do.
+        half = len(args) // 2
+        for piece in (args[:half], args[half:]):
+            if delay:
+                await asyncio.sleep(delay)
+            if piece:
+                yield ModelToolCallDelta(id=call_id, delta=piece)
+        yield ModelToolCall(id=call_id, name=tool, arguments=args)
+        yield ModelUsage(usage=Usage(input_tokens=10, output_tokens=5))
+        yield ModelFinish(reason="tool-calls")
+
+
+def _last_user_text(messages: Sequence[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return message.text
+    return ""
+
+
+def _tool_results_in_progress(messages: Sequence[Message]) -> int:
+    """Tool results in the assistant message being built (the last message, when it is the assistant's)."""
+    if not messages or messages[-1].role != "assistant":
+        return 0
+    return sum(1 for p in messages[-1].parts if p.tool_call_id and p.state and p.state.startswith("output-"))
+
+
+def _count_words(messages: Sequence[Message]) -> int:
+    return sum(len(m.text.split()) for m in messages)
+
+
+def _answer_tokens(prompt: str, n: int | None, tool_results: int) -> Iterable[str]:
+    if n is not None:
+        return (f"t{i} " for i in range(n))
+    clean = _DIRECTIVE.sub("", prompt).strip()
+    head = f"I ran the tool {tool_results} time(s). " if tool_results else ""
+    text = f"{head}This is the mock provider. You said: {json.dumps(clean[:200])}."
+    return re.findall(r"\S+\s*", text)

@@ -1,0 +1,413 @@
+"""Starting, resuming and stopping runs: admission (ownership, one run per conversation, limits,
+idempotency), storing the user message, then handing the run to a background task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from chatstream.errors import AppError, ConflictError, ForbiddenError, NotFoundError
+from chatstream.models import ApprovalDecision, ChatRequest, Conversation, Message, Principal, Usage, new_id
+from chatstream.providers.registry import is_reasoning_model
+from chatstream.providers.titles import heuristic_title
+from chatstream.runs.assembly import MessageBuilder
+from chatstream.runs.executor import Run, RunSpec
+
+if TYPE_CHECKING:
+    from chatstream.limits import Admission, Limits
+    from chatstream.providers.base import Provider
+    from chatstream.providers.registry import ProviderRegistry
+    from chatstream.runs.executor import RunDeps
+
+__all__ = ["RunHandle", "RunService"]
+
+log = logging.getLogger("chatstream.runs")
+
+IDEMPOTENCY_TTL = 24 * 3600.0
+RELEASE_WAIT = 10.0
+"""How long an approval waits for the suspending run to let go (it may settle a title for up to 5 s)."""
+
+Titler = Callable[["Provider", str, str], Awaitable[str]]
+
+
+class RunHandle(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a client reads the run: the conversation's stream, from the start."""
+
+    conversation_id: str
+    run_id: str
+    message_id: str
+    provider: str
+    model: str
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    replay: bool = False
+    """True when an idempotent retry was answered with an earlier run."""
+
+
+class RunService:
+    def __init__(
+        self,
+        deps: RunDeps,
+        providers: ProviderRegistry,
+        *,
+        limits: Limits | None = None,
+        titler: Titler | None = None,
+    ) -> None:
+        self.deps = deps
+        self.providers = providers
+        self.limits = limits
+        self.titler = titler
+        self._tasks: dict[asyncio.Task[None], str] = {}
+        self._local_runs: set[str] = set()
+        """Runs executing here, with their conversation (to stop them cleanly at shutdown)."""
+
+    @property
+    def active_tasks(self) -> int:
+        return len(self._tasks)
+
+    async def owned_conversation(self, principal: Principal, conversation_id: str, *, write: bool) -> Conversation:
+        """The conversation if the caller may use it: 404 when missing, 403 when someone else's
+        (public conversations are readable by anyone authenticated, never writable)."""
+        conversation = await self.deps.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise NotFoundError("conversation not found")
+        if conversation.user_id != principal.user_id and (write or conversation.visibility != "public"):
+            raise ForbiddenError()
+        return conversation
+
+    async def start(
+        self, principal: Principal, request: ChatRequest, *, ip: str, idempotency_key: str | None = None
+    ) -> RunHandle:
+        store, registry = self.deps.store, self.deps.registry
+        conversation_id = request.conversation_id or new_id()
+        conversation = await store.get_conversation(conversation_id)
+        if conversation is not None and conversation.user_id != principal.user_id:
+            raise ForbiddenError()
+        provider, model = self.providers.resolve(request.provider, request.model)
+        run_id = new_id("run-")
+        message_id = new_id("msg-")
+        if idempotency_key:
+            earlier = await registry.claim_idempotency(
+                f"idem:{principal.user_id}:{idempotency_key}",
+                f"{conversation_id} {run_id} {message_id}",
+                ttl=IDEMPOTENCY_TTL,
+            )
+            if earlier is not None:
+                handle = await self._earlier_run(earlier, provider.name, model)
+                if handle is not None:
+                    return handle
+        spec = RunSpec(
+            run_id=run_id,
+            conversation=conversation
+            or Conversation(
+                id=conversation_id,
+                user_id=principal.user_id,
+                channel=request.channel,
+                visibility=request.visibility,
+                provider=provider.name,
+                model=model,
+            ),
+            user_id=principal.user_id,
+            provider=provider.name,
+            model=model,
+            message_id=message_id,
+            mood=request.mood,
+            web_search=request.web_search,
+            tools_enabled=not is_reasoning_model(model),
+        )
+        user_message = Message(
+            id=request.message_id or new_id("msg-"),
+            conversation_id=conversation_id,
+            role="user",
+            parts=request.parts,
+        )
+        title = None
+        if conversation is None and self.deps.settings.title_generation:
+            title = self._title_job(provider, model, user_message.text)
+        supersede = None
+        if conversation is not None and conversation.pending_run_id:
+            pending_run_id = conversation.pending_run_id
+
+            async def supersede() -> None:
+                await self._supersede(conversation_id, pending_run_id)
+
+        return await self._launch(
+            principal,
+            spec,
+            provider,
+            ip=ip,
+            new=conversation is None,
+            user_message=user_message,
+            title=title,
+            before_start=supersede,
+        )
+
+    async def _supersede(self, conversation_id: str, run_id: str) -> None:
+        """A new message while a run waits for approval: the waiting calls count as denied, so the history
+        the model sees next has a result for every tool call, and a late decision gets 409."""
+        store = self.deps.store
+        await self.deps.registry.claim_idempotency(f"approval:{run_id}", "superseded", ttl=IDEMPOTENCY_TTL)
+        suspended = await store.take_suspended_run(run_id)
+        if suspended is not None:
+            message = await store.get_message(conversation_id, suspended.message_id)
+            if message is not None:
+                builder = MessageBuilder(message.id, conversation_id, message.parts)
+                for call in suspended.pending:
+                    builder.tool(
+                        call.tool_call_id,
+                        call.tool_name,
+                        state="output-denied",
+                        approval={"id": call.approval_id, "approved": False, "reason": "superseded by a new message"},
+                    )
+                await store.save_message(msgspec.structs.replace(message, parts=tuple(builder.parts)))
+        await self._clear_pending(conversation_id, run_id)
+
+    async def _clear_pending(self, conversation_id: str, run_id: str) -> None:
+        conversation = await self.deps.store.get_conversation(conversation_id)
+        if conversation is not None and conversation.pending_run_id == run_id:
+            await self.deps.store.put_conversation(msgspec.structs.replace(conversation, pending_run_id=None))
+
+    async def _earlier_run(self, earlier: str, provider: str, model: str) -> RunHandle | None:
+        """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
+        attempt never started a run (it failed admission), so this one may."""
+        conversation_id, run_id, message_id = earlier.split(" ")
+        info = await self.deps.buffer.info(conversation_id)
+        started = info is not None and info.run_id == run_id
+        if not started:
+            stored = await self.deps.store.get_message(conversation_id, message_id)
+            started = stored is not None
+        if not started:
+            return None
+        return RunHandle(
+            conversation_id=conversation_id,
+            run_id=run_id,
+            message_id=message_id,
+            provider=provider,
+            model=model,
+            replay=True,
+        )
+
+    def _title_job(self, provider: Provider, model: str, text: str) -> Callable[[], Coroutine[Any, Any, str]]:
+        async def job() -> str:
+            if self.titler is not None:
+                try:
+                    return await self.titler(provider, model, text)
+                except AppError:
+                    log.info("title generation failed; using the heuristic title")
+            return heuristic_title(text)
+
+        return job
+
+    async def _launch(
+        self,
+        principal: Principal,
+        spec: RunSpec,
+        provider: Provider,
+        *,
+        ip: str,
+        new: bool = False,
+        user_message: Message | None = None,
+        title: Callable[[], Coroutine[Any, Any, str]] | None = None,
+        resume: tuple[object, Sequence[ApprovalDecision]] | None = None,
+        existing: MessageBuilder | None = None,
+        before_start: Callable[[], Awaitable[object]] | None = None,
+    ) -> RunHandle:
+        deps = self.deps
+        conversation_id = spec.conversation.id
+        holder = await deps.registry.acquire(conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds)
+        if holder is not None:
+            raise ConflictError(
+                "a generation is already running for this conversation; reconnect to its stream",
+                code="run_active",
+                conversationId=conversation_id,
+            )
+        admission: Admission | None = None
+        try:
+            if self.limits is not None:
+                admission = await self.limits.admit(
+                    principal,
+                    ip,
+                    run_id=spec.run_id,
+                    # Reserve a whole answer's worth of tokens; `settle` corrects it to real usage.
+                    estimate_tokens=deps.settings.token_estimate,
+                    # An approval continues the same answer: no new user message to count.
+                    count_message=resume is None,
+                )
+            if before_start is not None:
+                await before_start()
+            if new:
+                await deps.store.put_conversation(spec.conversation)
+            # Independent writes, in parallel: with Redis each is a round trip on the way to the first token.
+            if user_message is not None:
+                await asyncio.gather(
+                    deps.store.save_message(user_message), deps.buffer.create(conversation_id, spec.run_id)
+                )
+            else:
+                await deps.buffer.create(conversation_id, spec.run_id)
+        except BaseException:
+            await deps.registry.release(conversation_id, spec.run_id)
+            if admission is not None and self.limits is not None:
+                await self.limits.settle(admission, None)
+            raise
+        limits = self.limits
+
+        async def on_heartbeat() -> None:
+            if limits is not None and admission is not None:
+                await limits.refresh(admission)
+
+        async def on_end(usage: Usage | None) -> None:
+            if limits is not None and admission is not None:
+                await limits.settle(admission, usage)
+
+        run = Run(
+            deps,
+            spec,
+            provider,
+            # A new conversation's history is its first message: no need to read it back.
+            history=[user_message] if new and user_message is not None else None,
+            title=title,
+            resume=resume,  # type: ignore[arg-type]
+            existing=existing,
+            on_heartbeat=on_heartbeat,
+            on_end=on_end,
+        )
+        task = asyncio.create_task(run.execute(), name=f"run:{spec.run_id}")
+        self._tasks[task] = conversation_id
+        self._local_runs.add(spec.run_id)
+        task.add_done_callback(self._forget)
+        return RunHandle(
+            conversation_id=conversation_id,
+            run_id=spec.run_id,
+            message_id=spec.message_id,
+            provider=spec.provider,
+            model=spec.model,
+            headers=dict(admission.headers) if admission is not None else {},
+        )
+
+    async def approve(
+        self,
+        principal: Principal,
+        run_id: str,
+        conversation_id: str,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        ip: str,
+    ) -> RunHandle:
+        """Resume a run suspended for approval, on any instance; each run is decided once (409 after)."""
+        store, registry = self.deps.store, self.deps.registry
+        # Ownership first: someone else's attempt learns nothing about the run and marks nothing.
+        conversation = await self.owned_conversation(principal, conversation_id, write=True)
+        await self._until_released(conversation_id, run_id)
+        suspended = await store.get_suspended_run(run_id)
+        if suspended is None:
+            # The run has ended (waited for above), so this mark cannot pre-empt a suspension still to come.
+            if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
+                raise ConflictError("this approval was already decided", code="already_decided")
+            raise NotFoundError("no pending approval for this run")
+        if suspended.conversation_id != conversation_id:
+            raise NotFoundError("no pending approval for this run in this thread")
+        pending = {p.tool_call_id for p in suspended.pending}
+        unknown = [d.tool_call_id for d in decisions if d.tool_call_id is not None and d.tool_call_id not in pending]
+        if unknown:
+            # A mistyped id must not silently deny every pending call.
+            raise NotFoundError(f"no pending approval for tool call {unknown[0]!r}")
+        provider, model = self.providers.resolve(suspended.provider, suspended.model)
+        message = await store.get_message(conversation_id, suspended.message_id)
+        builder = MessageBuilder(suspended.message_id, conversation_id, message.parts if message else ())
+        if message is not None and message.usage is not None:
+            builder.usage = message.usage  # the message's usage covers both halves of the run
+        spec = RunSpec(
+            run_id=new_id("run-"),
+            conversation=conversation,
+            user_id=principal.user_id,
+            provider=provider.name,
+            model=model,
+            message_id=suspended.message_id,
+            mood=suspended.mood,
+            web_search=suspended.web_search,
+            tools_enabled=not is_reasoning_model(model),
+            step=suspended.step,
+        )
+
+        async def claim() -> None:
+            # Claimed only once the conversation is ours to run: a 409 for a busy thread must not burn it.
+            if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
+                raise ConflictError("this approval was already decided", code="already_decided")
+            if await store.take_suspended_run(run_id) is None:
+                raise ConflictError("this approval was already decided", code="already_decided")
+            await self._clear_pending(conversation_id, run_id)
+
+        return await self._launch(
+            principal, spec, provider, ip=ip, resume=(suspended, decisions), existing=builder, before_start=claim
+        )
+
+    async def approve_from_message(
+        self,
+        principal: Principal,
+        conversation_id: str,
+        message_id: str | None,
+        decisions: Sequence[ApprovalDecision],
+        *,
+        ip: str,
+    ) -> RunHandle:
+        """The AI SDK way: the client resends the messages with `approval-responded` tool parts."""
+        store = self.deps.store
+        conversation = await self.owned_conversation(principal, conversation_id, write=True)
+        message = await store.get_message(conversation.id, message_id) if message_id else None
+        if message is None:
+            # Fall back to the most recent assistant message of the conversation.
+            recent = [m for m in await store.list_messages(conversation.id, limit=20) if m.role == "assistant"]
+            message = recent[-1] if recent else None
+        if message is None or message.run_id is None:
+            raise NotFoundError("no pending approval for this conversation")
+        named = {d.tool_call_id for d in decisions if d.tool_call_id}
+        parts = [p for p in message.parts if p.tool_call_id in named]
+        if parts and all(p.state != "approval-requested" for p in parts):
+            # A resent decision: the stored message already moved on (and names the continuation's run).
+            raise ConflictError("this approval was already decided", code="already_decided")
+        return await self.approve(principal, message.run_id, conversation.id, decisions, ip=ip)
+
+    async def _until_released(self, conversation_id: str, run_id: str) -> None:
+        """Wait while `run_id` still holds the conversation. A suspending run stores its state, writes its
+        last frames and only then lets go, so a quick client (or one on another instance) can ask in
+        between; and a run that has not suspended yet cannot be decided."""
+        registry = self.deps.registry
+        deadline = asyncio.get_running_loop().time() + RELEASE_WAIT
+        while await registry.active(conversation_id) == run_id:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ConflictError("this run is still generating; decide once it asks", code="run_active")
+            await asyncio.sleep(0.05)
+
+    async def stop(self, principal: Principal, conversation_id: str) -> str | None:
+        await self.owned_conversation(principal, conversation_id, write=True)
+        return await self.deps.registry.request_stop(conversation_id)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        self._local_runs.discard(task.get_name().removeprefix("run:"))
+
+    def is_local(self, run_id: str) -> bool:
+        """True while `run_id` executes in this process."""
+        return run_id in self._local_runs
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Shutdown: runs get `grace` seconds to finish; the rest are stopped like a user stop (they store
+        what they produced and end their streams), and only what still hangs after that is cancelled."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        if not pending:
+            return
+        for task in pending:
+            try:
+                await self.deps.registry.request_stop(self._tasks.get(task, ""))
+            except AppError:
+                log.warning("could not signal a stop at shutdown; the run will be cancelled")
+        _, pending = await asyncio.wait(pending, timeout=3.0)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)

@@ -1,0 +1,274 @@
+"""Configuration: one frozen `Settings` Struct, read from the environment in one place.
+
+This is the only module that reads `os.environ`. Tests and embedding hosts build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from chatstream.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["PROVIDER_ENV", "AuthToken", "ProviderSettings", "Secret", "Settings"]
+
+
+class Secret:
+    """A string that never shows itself in a repr or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class AuthToken(msgspec.Struct, frozen=True, kw_only=True):
+    """One static bearer token and the principal it stands for."""
+
+    token: Secret
+    user_id: str
+    tier: str = "free"
+
+
+class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Access to one upstream provider."""
+
+    api_key: Secret | None = None
+    base_url: str | None = None
+    default_model: str | None = None
+
+
+# Provider name -> the environment prefixes that configure it, first match wins (SPEC §5, §6).
+PROVIDER_ENV: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI",),
+    "claude": ("ANTHROPIC", "CLAUDE"),
+    "groq": ("GROQ",),
+    "openrouter": ("OPENROUTER",),
+    "google": ("GOOGLE", "GEMINI"),
+    "ollama": ("OLLAMA",),
+}
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the server can be told.
+
+    The library has no development conveniences: no demo token, no silent mock provider. Those belong to
+    the standalone server (`python -m app`), which adds them to these settings when nothing is configured.
+    """
+
+    host: str = "127.0.0.1"
+    """Where the standalone server (`python -m app`) listens."""
+    port: int = 8000
+    redis_url: str | None = None
+    """Redis for streams, limits and the store; unset means in-memory backends."""
+    redis_prefix: str = "chat"
+    """Prefix of every Redis key (`{prefix}:{kind}:{id}`)."""
+    auth_tokens: tuple[AuthToken, ...] = ()
+    """Static bearer tokens. With none, no JWT secret and no `authenticate=`, the library refuses to start."""
+    allow_demo_token: bool = False
+    """Standalone server only: keep its demo token when binding a non-loopback address (never in production)."""
+    jwt_secret: Secret | None = None
+    """Accept HS256 JWTs with `sub` and `tier` claims signed with this secret."""
+    default_provider: str | None = None
+    default_model: str | None = None
+    providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
+    """Configured upstream providers by name (`openai`, `claude`, ...)."""
+    provider_connect_timeout: float = 10.0
+    provider_read_timeout: float = 60.0
+    rate_ip_per_minute: int = 60
+    quota_per_day: dict[str, int] = msgspec.field(default_factory=lambda: {"free": 20, "premium": 1000})
+    """Messages per user per UTC day, by tier."""
+    tokens_per_day: dict[str, int] = msgspec.field(default_factory=dict)
+    """Optional output tokens per user per UTC day, by tier."""
+    max_concurrent_runs: int = 3
+    token_estimate: int = 1024
+    """Output tokens reserved against `tokens_per_day` when a run starts, settled to real usage at its end."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers whose `X-Forwarded-For` is believed (IPs or CIDRs)."""
+    limits_fail_open: bool = False
+    """When Redis is down: False answers 503 for writes, True lets requests through unlimited."""
+    stream_ttl_seconds: float = 60.0
+    resumable_streams: bool = True
+    """False is serverless mode: nothing outlives a request, so `GET /api/chat/{id}/stream` is always 204."""
+    run_timeout_seconds: float = 60.0
+    max_steps: int = 5
+    max_body_bytes: int = 20 * 1024 * 1024
+    ping_interval_seconds: float = 15.0
+    heartbeat_seconds: float = 1.0
+    """How often a producing run refreshes its heartbeat; readers give up after 3 missed beats."""
+    coalesce_ms: float = 2.0
+    """Window in which a Redis stream buffer batches frames into one write."""
+    mock_provider: bool = False
+    """Serve the `mock` provider (tests, demos). The standalone server turns it on when no provider is set."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the API from a browser (`*` for any, without credentials); empty is off."""
+    health_path: str | None = "/healthz"
+    """Where the liveness route is served, relative to the mount path; None turns it off."""
+    ready_path: str | None = "/readyz"
+    metrics_path: str | None = "/metrics"
+    models_path: str | None = "/api/models"
+    mock_delay_ms: float = 0.0
+    """Per-token delay of the mock provider (demos)."""
+    web_search_api_key: Secret | None = None
+    """Key of the web search backend (Brave Search API); without it `web_search` refuses clearly."""
+    web_search_url: str | None = None
+    """Override of the search endpoint (a proxy, or a fake in tests)."""
+    web_fetch_allow_private: bool = False
+    """Let `web_fetch` reach private, loopback and link-local addresses (never on a shared server)."""
+    web_fetch_allowlist: tuple[str, ...] = ()
+    """Hosts or CIDRs `web_fetch` may reach even when they resolve to private addresses."""
+    web_fetch_max_bytes: int = 2_000_000
+    """Largest response body `web_fetch` reads; the rest is cut off."""
+    web_fetch_timeout_seconds: float = 10.0
+    """Whole-fetch time cap, redirects included."""
+    weather_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    weather_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    approval_tools: tuple[str, ...] = ()
+    """Tools that need a human's approval on top of those registered with `needs_approval=True`."""
+    title_generation: bool = True
+
+    def __post_init__(self) -> None:
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ConfigError("CHAT_CORS_ORIGINS: '*' allows every origin and cannot be combined with others")
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigError(f"CHAT_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com")
+        for name in ("health_path", "ready_path", "metrics_path", "models_path"):
+            path = getattr(self, name)
+            if path is not None and not path.startswith("/"):
+                raise ConfigError(f"{name} must start with '/', got {path!r}")
+
+    @property
+    def auth_configured(self) -> bool:
+        """Whether static tokens or a JWT secret are set (a host's `authenticate=` is the third way)."""
+        return bool(self.auth_tokens) or self.jwt_secret is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (SPEC §6 names), coercing strings leniently."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        simple = {
+            "HOST": "host",
+            "PORT": "port",
+            "REDIS_URL": "redis_url",
+            "CHAT_REDIS_PREFIX": "redis_prefix",
+            "CHAT_DEFAULT_PROVIDER": "default_provider",
+            "CHAT_DEFAULT_MODEL": "default_model",
+            "CHAT_PROVIDER_CONNECT_TIMEOUT": "provider_connect_timeout",
+            "CHAT_PROVIDER_READ_TIMEOUT": "provider_read_timeout",
+            "CHAT_RATE_IP_PER_MINUTE": "rate_ip_per_minute",
+            "CHAT_MAX_CONCURRENT_RUNS": "max_concurrent_runs",
+            "CHAT_TOKEN_ESTIMATE": "token_estimate",
+            "CHAT_LIMITS_FAIL_OPEN": "limits_fail_open",
+            "CHAT_STREAM_TTL_SECONDS": "stream_ttl_seconds",
+            "CHAT_RESUMABLE_STREAMS": "resumable_streams",
+            "CHAT_RUN_TIMEOUT_SECONDS": "run_timeout_seconds",
+            "CHAT_MAX_STEPS": "max_steps",
+            "CHAT_MAX_BODY_BYTES": "max_body_bytes",
+            "CHAT_PING_INTERVAL_SECONDS": "ping_interval_seconds",
+            "CHAT_HEARTBEAT_SECONDS": "heartbeat_seconds",
+            "CHAT_COALESCE_MS": "coalesce_ms",
+            "CHAT_MOCK_DELAY_MS": "mock_delay_ms",
+            "CHAT_WEB_SEARCH_URL": "web_search_url",
+            "CHAT_WEB_FETCH_ALLOW_PRIVATE": "web_fetch_allow_private",
+            "CHAT_WEB_FETCH_MAX_BYTES": "web_fetch_max_bytes",
+            "CHAT_WEB_FETCH_TIMEOUT_SECONDS": "web_fetch_timeout_seconds",
+            "CHAT_WEATHER_GEOCODING_URL": "weather_geocoding_url",
+            "CHAT_WEATHER_FORECAST_URL": "weather_forecast_url",
+            "CHAT_TITLE_GENERATION": "title_generation",
+            "CHAT_MOCK_PROVIDER": "mock_provider",
+            "CHAT_ALLOW_DEMO_TOKEN": "allow_demo_token",
+        }
+        for var, field in simple.items():
+            if env.get(var, "") != "":
+                raw[field] = env[var]
+        lists = {
+            "CHAT_TRUSTED_PROXIES": "trusted_proxies",
+            "CHAT_WEB_FETCH_ALLOWLIST": "web_fetch_allowlist",
+            "CHAT_APPROVAL_TOOLS": "approval_tools",
+            "CHAT_CORS_ORIGINS": "cors_origins",
+        }
+        for var, field in lists.items():
+            if env.get(var):
+                raw[field] = [p.strip() for p in env[var].split(",") if p.strip()]
+        # An ops route is moved with a path, or turned off with an empty value or "off".
+        ops = {
+            "CHAT_HEALTH_PATH": "health_path",
+            "CHAT_READY_PATH": "ready_path",
+            "CHAT_METRICS_PATH": "metrics_path",
+            "CHAT_MODELS_PATH": "models_path",
+        }
+        for var, field in ops.items():
+            if var in env:
+                value = env[var].strip()
+                raw[field] = None if value.lower() in ("", "off", "false", "none") else value
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"invalid configuration: {exc}") from exc
+        return msgspec.structs.replace(
+            settings,
+            auth_tokens=_parse_tokens(env.get("CHAT_AUTH_TOKENS", "")),
+            jwt_secret=Secret(env["CHAT_JWT_SECRET"]) if env.get("CHAT_JWT_SECRET") else None,
+            web_search_api_key=Secret(env["CHAT_WEB_SEARCH_API_KEY"]) if env.get("CHAT_WEB_SEARCH_API_KEY") else None,
+            providers=_parse_providers(env),
+            quota_per_day=_parse_tiers(env, "CHAT_QUOTA_", "_PER_DAY", settings.quota_per_day),
+            tokens_per_day=_parse_tiers(env, "CHAT_TOKENS_", "_PER_DAY", settings.tokens_per_day),
+        )
+
+
+def _parse_tokens(value: str) -> tuple[AuthToken, ...]:
+    tokens = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        token, _, rest = entry.partition(":")
+        user_id, _, tier = rest.partition(":")
+        if not token or not user_id:
+            raise ConfigError("CHAT_AUTH_TOKENS entries must look like token:user_id[:tier]")
+        tokens.append(AuthToken(token=Secret(token), user_id=user_id, tier=tier or "free"))
+    return tuple(tokens)
+
+
+def _parse_tiers(env: Mapping[str, str], prefix: str, suffix: str, defaults: dict[str, int]) -> dict[str, int]:
+    tiers = dict(defaults)
+    for var, value in env.items():
+        if var.startswith(prefix) and var.endswith(suffix) and len(var) > len(prefix) + len(suffix):
+            tier = var[len(prefix) : -len(suffix)].lower()
+            try:
+                tiers[tier] = int(value)
+            except ValueError as exc:
+                raise ConfigError(f"{var} must be an integer, got {value!r}") from exc
+    return tiers
+
+
+def _parse_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    providers: dict[str, ProviderSettings] = {}
+    for name, prefixes in PROVIDER_ENV.items():
+        key = next((env[f"{p}_API_KEY"] for p in prefixes if env.get(f"{p}_API_KEY")), None)
+        base_url = next((env[f"{p}_BASE_URL"] for p in prefixes if env.get(f"{p}_BASE_URL")), None)
+        model = next((env[f"{p}_MODEL"] for p in prefixes if env.get(f"{p}_MODEL")), None)
+        # Ollama needs no key: a base URL configures it. Everything else needs a key, or a base URL
+        # pointing at a compatible server (a local gateway often needs none).
+        if key is None and base_url is None:
+            continue
+        providers[name] = ProviderSettings(api_key=Secret(key) if key else None, base_url=base_url, default_model=model)
+    return providers

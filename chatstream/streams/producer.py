@@ -1,0 +1,82 @@
+"""The writing side of a stream buffer: batches frames so a remote buffer sees one write per batch.
+
+Batching is Nagle-like: a frame written while no write is in flight goes out at once (no added latency
+to the first token), and frames that arrive while a write is in flight, or within `window` seconds after
+it, ride together in the next one. With the memory buffer every frame is appended at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from chatstream.streams.base import StreamBuffer
+
+__all__ = ["StreamWriter"]
+
+
+class StreamWriter:
+    def __init__(self, buffer: StreamBuffer, stream_id: str, *, batched: bool, window: float = 0.0) -> None:
+        self._buffer = buffer
+        self._stream_id = stream_id
+        self._batched = batched
+        self._window = window
+        self._pending: list[bytes] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._failure: Exception | None = None
+        self._closing = asyncio.Event()
+        self.writes = 0
+        """Buffer writes made, for the benchmark's writes-per-token figure."""
+
+    async def write(self, frame: bytes) -> None:
+        """Queue one encoded frame; with an unbatched buffer, append it now."""
+        if self._failure is not None:
+            raise self._failure
+        if not self._batched:
+            self.writes += 1
+            await self._buffer.append(self._stream_id, (frame,))
+            return
+        self._pending.append(frame)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush:{self._stream_id}")
+        self._wake.set()
+
+    async def _flush_loop(self) -> None:
+        closing = asyncio.ensure_future(self._closing.wait())  # one waiter for the whole loop
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._closing.is_set():
+                    return  # close() writes what is pending together with the final frames
+                batch, self._pending = self._pending, []
+                self.writes += 1
+                await self._buffer.append(self._stream_id, batch)
+                if self._window and not self._closing.is_set():
+                    # Let frames accumulate; close() cuts the wait short.
+                    await asyncio.wait((closing,), timeout=self._window)
+        except Exception as exc:  # noqa: BLE001 - surfaced to the producer on its next write or at close
+            self._failure = exc
+        finally:
+            closing.cancel()
+
+    async def close(self, final: Sequence[bytes]) -> None:
+        """Write what is pending plus `final` frames, in order, ending the stream.
+
+        The flusher is never cancelled mid-append (that could lose or repeat a batch): it is asked to
+        stop and awaited.
+        """
+        if self._flusher is not None:
+            self._closing.set()
+            self._wake.set()
+            await self._flusher
+            self._flusher = None
+        if self._failure is not None:
+            raise self._failure
+        batch, self._pending = [*self._pending, *final], []
+        self.writes += 1
+        await self._buffer.append(self._stream_id, batch, final=True)
