@@ -33,7 +33,7 @@ from chatstream.api.models import models_route
 from chatstream.errors import ConfigError
 from chatstream.limits import build_limits
 from chatstream.providers.prompts import system_prompt
-from chatstream.providers.setup import build_registry
+from chatstream.providers.setup import build_registry, check_providers
 from chatstream.providers.titles import generate_title
 from chatstream.runs.executor import RunDeps
 from chatstream.runs.memory import MemoryRunRegistry
@@ -81,7 +81,8 @@ class ChatPlugin(InitPlugin):
         tags: the OpenAPI tags of our routes.
 
     Raises:
-        ConfigError: no way to authenticate is configured (no tokens, JWT secret or `authenticate`).
+        ConfigError: no way to authenticate is configured (no tokens, JWT secret or `authenticate`), no
+            provider is, or a configured provider's SDK is not installed.
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class ChatPlugin(InitPlugin):
                 "chatstream: no authentication configured. Set CHAT_AUTH_TOKENS (token:user_id[:tier],...) or "
                 "CHAT_JWT_SECRET, or pass authenticate= to ChatPlugin/create_app"
             )
+        check_providers(settings, providers)
         if path and (not path.startswith("/") or path.endswith("/")):
             raise ConfigError(f"path must start with '/' and not end with one, got {path!r}")
         self.path = path or "/"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from chatstream.providers.base import Provider
     from chatstream.settings import ProviderSettings, Settings
 
-__all__ = ["ADAPTERS", "Adapter", "RetryPolicy", "build_registry"]
+__all__ = ["ADAPTERS", "Adapter", "RetryPolicy", "build_registry", "check_providers"]
 
 
 class Adapter(NamedTuple):
@@ -54,6 +54,21 @@ ADAPTERS: dict[str, Adapter] = {
 
 # Names people reach for that mean one of ours (CHAT_DEFAULT_PROVIDER=anthropic).
 _ALIASES = {"anthropic": "claude", "gemini": "google"}
+
+
+_NO_PROVIDER = (
+    "no provider configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, GROQ_API_KEY, OPENROUTER_API_KEY, "
+    "GEMINI_API_KEY or OLLAMA_BASE_URL (or CHAT_MOCK_PROVIDER=true for the mock provider)"
+)
+
+
+def check_providers(settings: Settings, injected: Mapping[str, Provider] | None = None) -> None:
+    """Refuse, before anything opens, a configuration that serves no provider or lacks a provider's SDK."""
+    if not injected and not settings.providers and not settings.mock_provider:
+        raise ConfigError(_NO_PROVIDER)
+    for row in CATALOG.values():
+        if row.name in settings.providers and row.name not in (injected or {}):
+            ADAPTERS[row.kind].load()
 
 
 def build_registry(
@@ -108,10 +123,7 @@ def build_registry(
             default_model=MOCK_MODELS[0],
         )
     if not entries:
-        raise ConfigError(
-            "no provider configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, GROQ_API_KEY, OPENROUTER_API_KEY, "
-            "GEMINI_API_KEY or OLLAMA_BASE_URL (or CHAT_MOCK_PROVIDER=true for the mock provider)"
-        )
+        raise ConfigError(_NO_PROVIDER)
     default, default_model = _default_choice(settings, entries, unconfigured)
     return ProviderRegistry(
         entries,

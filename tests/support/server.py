@@ -45,6 +45,8 @@ class ServerProcess:
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
+        self.argv: list[str] = []
+        """Command-line arguments of `python -m app`."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = ROOT / ".pytest_cache" / f"server-{self.port}.log"
 
@@ -52,7 +54,7 @@ class ServerProcess:
         self.log.parent.mkdir(exist_ok=True)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "app", *self.argv], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
