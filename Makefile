@@ -33,17 +33,32 @@ lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check chatstream app tests bench scripts examples
 	$(BIN)/ruff format --check chatstream app tests bench scripts examples
 
-typecheck: $(STAMP) ## mypy --strict
+# Each example host has its own top-level package `app`, so one mypy run cannot hold them all (nor the
+# server's `app`): each is checked on its own, from its directory. A path given to mypy replaces the
+# `files` list of pyproject.toml; the strict settings still come from it.
+typecheck: $(STAMP) ## mypy --strict (chatstream, app, tests, bench, scripts, then each example host)
 	$(BIN)/mypy
+	@for d in examples/*/; do \
+	  [ -d "$$d/app" ] || continue; \
+	  echo "mypy $${d}app"; \
+	  (cd "$$d" && "$(CURDIR)/$(BIN)/mypy" --config-file "$(CURDIR)/pyproject.toml" \
+	    --cache-dir "$(CURDIR)/.mypy_cache/examples/$$(basename "$$d")" app) || exit 1; \
+	done
 
-test: $(STAMP) $(NODE_STAMP) ## Run the test suite (real Redis tests run when REDIS_URL is set)
-	$(BIN)/pytest -q
+test: $(STAMP) ## Run the Python tests, no node needed (real Redis tests run when REDIS_URL is set)
+	$(BIN)/pytest -q -m "not node"
+
+test-node: $(STAMP) $(NODE_STAMP) ## Run the AI SDK conformance tests (the real `ai` npm client)
+	$(BIN)/pytest -q -m node
 
 test-redis: ## Run the suite against a throwaway redis-server on port 6399
 	@redis-server --port 6399 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile /tmp/chat-test-redis.pid
 	REDIS_URL=redis://127.0.0.1:6399/0 $(MAKE) test; status=$$?; kill `cat /tmp/chat-test-redis.pid`; exit $$status
 
-check: lint typecheck test ## Lint, typecheck and test
+check: lint typecheck test test-node ## Lint, typecheck, the Python tests and the node tests
+
+wheel: $(STAMP) ## Build the wheel into dist/
+	$(BIN)/python -m build --wheel --outdir dist .
 
 bench: $(STAMP) ## Run the benchmarks (see bench/README.md)
 	$(BIN)/python -m bench.relay
@@ -60,4 +75,4 @@ redis-up: ## Start a local redis-server on 6379
 redis-down: ## Stop the local redis-server on 6379
 	redis-cli -p 6379 shutdown nosave || true
 
-.PHONY: help install node run fmt lint typecheck test test-redis check bench cluster compose-up redis-up redis-down
+.PHONY: help install node run fmt lint typecheck test test-node test-redis check wheel bench cluster compose-up redis-up redis-down

@@ -110,6 +110,8 @@ class ChatPlugin(InitPlugin):
                 "CHAT_JWT_SECRET, or pass authenticate= to ChatPlugin/create_app"
             )
         check_providers(settings, providers)
+        if redis is None and settings.redis_url:
+            _require_redis()
         if path and (not path.startswith("/") or path.endswith("/")):
             raise ConfigError(f"path must start with '/' and not end with one, got {path!r}")
         self.path = path or "/"
@@ -259,6 +261,13 @@ class ChatPlugin(InitPlugin):
             redis=redis,
         )
         return services, closers
+
+
+def _require_redis() -> None:
+    try:
+        import redis.asyncio  # noqa: F401 - only checking that the extra is installed
+    except ImportError as exc:
+        raise ConfigError("REDIS_URL is set but redis is not installed: pip install 'chatstream[redis]'") from exc
 
 
 def create_app(

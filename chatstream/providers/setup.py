@@ -35,21 +35,21 @@ class Adapter(NamedTuple):
     module: str
     name: str
     extra: str
+    sdk: str
+    """The distribution the extra installs, named in the error (not whichever of its imports failed first)."""
 
     def load(self) -> Any:
         try:
             module = importlib.import_module(self.module)
         except ImportError as exc:
-            raise ConfigError(
-                f"{exc.name or 'a provider SDK'} is not installed: pip install 'chatstream[{self.extra}]'"
-            ) from exc
+            raise ConfigError(f"{self.sdk} is not installed: pip install 'chatstream[{self.extra}]'") from exc
         return getattr(module, self.name)
 
 
 # kind -> adapter; adding a wire format is one module and one line here.
 ADAPTERS: dict[str, Adapter] = {
-    "openai_compat": Adapter("chatstream.providers.openai_compat", "OpenAICompatProvider", "openai"),
-    "anthropic": Adapter("chatstream.providers.anthropic", "AnthropicProvider", "anthropic"),
+    "openai_compat": Adapter("chatstream.providers.openai_compat", "OpenAICompatProvider", "openai", "openai"),
+    "anthropic": Adapter("chatstream.providers.anthropic", "AnthropicProvider", "anthropic", "anthropic"),
 }
 
 # Names people reach for that mean one of ours (CHAT_DEFAULT_PROVIDER=anthropic).

@@ -237,3 +237,12 @@ async def test_cors_any_origin_sends_no_credentials_and_is_off_by_default() -> N
     async with AsyncTestClient(create_app(make_settings())) as client:
         r = await client.post("/api/chat", json=PARTS, headers={**ALICE, **CORS})
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_redis_url_without_the_redis_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if chatstream[redis] were not installed
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ConfigError, match=r"pip install 'chatstream\[redis\]'"):
+        ChatPlugin(make_settings(redis_url="redis://127.0.0.1:1/0"))
