@@ -31,7 +31,7 @@ from chatstream.protocol.chunks import (
 )
 from chatstream.protocol.dialects import Dialect, UIDialect
 from chatstream.protocol.sse import PING, UI_STREAM_HEADERS
-from chatstream.streams.reader import follow
+from chatstream.streams.reader import StreamHandoffError, follow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["collect_answer", "sse_response", "stored_chunks", "stored_response"]
 
-_SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no hop-by-hop headers: WSGI hosts
 
 
 async def _body(
@@ -56,6 +56,8 @@ async def _body(
             after,
             ping_interval=services.settings.ping_interval_seconds,
             is_local=services.runs.is_local,
+            on_lost=services.runs.recover_lost,
+            draining=services.runs.local.is_draining,
         ):
             if batch is None:
                 yield PING
@@ -64,6 +66,10 @@ async def _body(
             out = [frame for entry in batch if (frame := dialect.entry(entry.cursor, entry.data))]
             if out:
                 yield out[0] if len(out) == 1 else b"".join(out)
+    except StreamHandoffError:
+        # This instance shuts down and another produces the run: end after the last whole frame, with no
+        # error and no end marker, so the client resumes from its cursor elsewhere.
+        return
     except AppError as exc:
         yield dialect.error(exc.message, exc.code)
     end = dialect.end()
@@ -102,6 +108,9 @@ async def collect_answer(services: Services, stream_id: str, run_id: str) -> dic
         None,
         ping_interval=services.settings.ping_interval_seconds,
         is_local=services.runs.is_local,
+        on_lost=services.runs.recover_lost,
+        # A StreamHandoffError here is a 503 with Retry-After: the retry gets the answer on another instance.
+        draining=services.runs.local.is_draining,
     ):
         for entry in batch or ():
             _collect(entry.data, text, result)

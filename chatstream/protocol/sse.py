@@ -11,10 +11,10 @@ __all__ = ["DONE", "PING", "UI_STREAM_HEADERS", "frame", "frame_data", "valid_cu
 PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
 
-# Exactly what the AI SDK's UI_MESSAGE_STREAM_HEADERS sets (protocol.md).
+# The AI SDK's UI_MESSAGE_STREAM_HEADERS (protocol.md) without `connection: keep-alive`: a hop-by-hop header
+# that the server manages itself, and that PEP 3333 forbids a WSGI app to send (waitress answers 500).
 UI_STREAM_HEADERS = {
     "cache-control": "no-cache",
-    "connection": "keep-alive",
     "x-vercel-ai-ui-message-stream": "v1",
     "x-accel-buffering": "no",
 }

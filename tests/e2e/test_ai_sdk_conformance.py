@@ -10,22 +10,15 @@ fail and say to run `make node`.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.server import ROOT, TOKEN, ServerProcess, free_port
+from tests.support.conformance import NODE, SCRIPT_TIMEOUT, run_conformance
+from tests.support.server import ServerProcess, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-NODE = shutil.which("node")
-NODE_DIR = ROOT / "tests" / "node"
-SCRIPT = NODE_DIR / "conformance.mjs"
-SCRIPT_TIMEOUT = 60.0
 
 pytestmark = [
     pytest.mark.e2e,
@@ -33,47 +26,6 @@ pytestmark = [
     pytest.mark.timeout(SCRIPT_TIMEOUT + 40),
     pytest.mark.skipif(NODE is None, reason="node is not installed"),
 ]
-
-
-def run_conformance(server: ServerProcess, *checks: str) -> None:
-    """Run the script for `checks` against `server`; fail with its whole report unless it exits 0."""
-    assert NODE is not None
-    if not (NODE_DIR / "node_modules" / "ai" / "package.json").is_file():
-        pytest.fail("tests/node/node_modules is missing the `ai` package: run `make node`", pytrace=False)
-    env = {
-        **os.environ,
-        "BASE_URL": server.url,
-        "TOKEN": TOKEN,
-        "CHECKS": ",".join(checks),
-        "CONFORMANCE_TIMEOUT_MS": str(int((SCRIPT_TIMEOUT - 5) * 1000)),
-    }
-    try:
-        proc = subprocess.run(
-            [NODE, str(SCRIPT)],
-            cwd=NODE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        pytest.fail(f"conformance.mjs timed out after {SCRIPT_TIMEOUT} s\n{out}{server_log(server)}", pytrace=False)
-    if proc.returncode != 0:
-        pytest.fail(
-            f"conformance.mjs CHECKS={','.join(checks)} exited {proc.returncode}\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}{server_log(server)}",
-            pytrace=False,
-        )
-
-
-def server_log(server: ServerProcess, limit: int = 4000) -> str:
-    try:
-        text = server.log.read_text(errors="replace")
-    except OSError:
-        return ""
-    return f"\n--- server log (last {limit} chars) ---\n{text[-limit:]}"
 
 
 def no_weather_backend() -> dict[str, str]:

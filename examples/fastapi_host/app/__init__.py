@@ -1,0 +1,1 @@
+"""An existing FastAPI application (the host) that mounts chatstream's ASGI app under `/chat`."""

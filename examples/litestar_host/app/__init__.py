@@ -1,0 +1,1 @@
+"""An existing Litestar application (the host) that embeds chatstream with `ChatPlugin`."""
