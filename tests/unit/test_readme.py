@@ -25,7 +25,7 @@ async def test_readme_example_runs(source: str, monkeypatch: pytest.MonkeyPatch)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(source, "README.md", "exec"), namespace)  # our own README
     app = namespace["app"]
     prefix = "/chat" if "/chat" in source else ""
     if hasattr(app, "wsgi_app"):  # Flask: through its WSGI interface
