@@ -63,8 +63,8 @@ wheel: $(STAMP) ## Build the wheel into dist/
 bench: $(STAMP) ## Run the benchmarks (see bench/README.md)
 	$(BIN)/python -m bench.relay
 
-cluster: $(STAMP) ## Start redis-server + 3 instances on 127.0.0.1 (ports 8001-8003), like docker-compose
-	$(BIN)/python scripts/cluster.py
+cluster: $(STAMP) ## redis-server + instances on 127.0.0.1 (CLUSTER_PORTS=8001,8002,8003 REDIS_PORT=6390); kill one, the rest serve
+	$(BIN)/python scripts/cluster.py $(if $(CLUSTER_PORTS),--ports $(CLUSTER_PORTS)) $(if $(REDIS_PORT),--redis-port $(REDIS_PORT))
 
 compose-up: ## docker compose up (needs a Docker engine)
 	docker compose up --build

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
+import math
 import os
+import socket
 import sys
 
 import uvicorn
 
 from app.server import banner, configure_logging, standalone_settings
+from chatstream import ChatPlugin, Settings
 from chatstream.errors import ConfigError
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -40,6 +45,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _check_port(host: str, port: int) -> None:
+    """Exit with one line if the address cannot be bound, before the banner says we serve on it (uvicorn would
+    log the failure after it). Bound as uvicorn binds: the address family by the host, SO_REUSEADDR."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                print(f"error: port {port} on {host} is already in use", file=sys.stderr)
+            else:
+                print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
+GRACE_MARGIN = 10
+"""Seconds uvicorn waits beyond the drain grace: a stopped run's end (up to `STOP_WAIT`) and its last frames."""
+
+
+def graceful_timeout(settings: Settings) -> int:
+    """uvicorn's `timeout_graceful_shutdown`: the run grace plus a margin, so no open stream is cancelled
+    before its run has ended. `uvicorn app.main:app` users pass it themselves
+    (`--timeout-graceful-shutdown`, e.g. 40 with the default 30 s grace)."""
+    return math.ceil(settings.shutdown_grace_seconds) + GRACE_MARGIN
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Workers are separate processes that build their settings from the environment: hand them ours.
@@ -51,11 +83,19 @@ def main(argv: list[str] | None = None) -> None:
                 "--workers needs REDIS_URL: with memory backends every worker would keep its own conversations, "
                 "streams and limits"
             )
+        # The server (each worker) builds the app itself; constructing its plugin here (cheap, nothing opens)
+        # surfaces what only the plugin checks (a provider's SDK not installed, ...) as one line, before the banner.
+        ChatPlugin(settings)
     except ConfigError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(args.log_level)
-    print(banner(settings) + (f"\n  workers: {args.workers}" if args.workers > 1 else ""), file=sys.stderr, flush=True)
+    _check_port(settings.host, settings.port)
+    configure_logging(settings.log_level, settings.log_format)
+    text = banner(settings) + (f"\n  workers: {args.workers}" if args.workers > 1 else "")
+    if settings.log_format == "json":
+        logging.getLogger("app").info(text)  # one JSON object like every other line on stderr
+    else:
+        print(text, file=sys.stderr, flush=True)
     uvicorn.run(
         "app.main:app",
         host=settings.host,
@@ -64,8 +104,10 @@ def main(argv: list[str] | None = None) -> None:
         reload=args.reload,
         log_level="warning" if args.log_level == "info" else args.log_level,
         timeout_keep_alive=30,
-        # Open SSE responses would hold a graceful shutdown forever; after this, our lifespan stops runs cleanly.
-        timeout_graceful_shutdown=5,
+        log_config=None,  # uvicorn's own lines go through our root handler, so CHAT_LOG_FORMAT=json covers them
+        # Our SIGTERM handler drains first (runs finish or stop, their readers get the final frames) and only
+        # then lets uvicorn close; this bound matters when it could not (a second signal, no main thread).
+        timeout_graceful_shutdown=graceful_timeout(settings),
     )
 
 

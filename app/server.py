@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
 
-__all__ = ["DEMO_TOKEN", "banner", "build_app", "configure_logging", "standalone_settings"]
+__all__ = ["DEMO_TOKEN", "JsonFormatter", "banner", "build_app", "configure_logging", "standalone_settings"]
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - announced at start-up; only on loopback unless explicitly allowed
 # Premium, so someone trying the demo is not stopped by the free tier's 20 messages a day.
@@ -72,8 +73,41 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def configure_logging(level: str = "info") -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# Every attribute a bare LogRecord has; anything else on a record came in through `extra=`.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_JSON = msgspec.json.Encoder(enc_hook=repr)  # a field msgspec cannot encode is logged, not lost
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: `ts`, `level`, `logger`, `msg`, then the record's structured fields (its
+    `extra=`), and `exc` with the traceback text when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS:
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return _JSON.encode(out).decode()
+
+
+def configure_logging(level: str = "info", fmt: str = "text") -> None:
+    """The standalone server's logging (CHAT_LOG_LEVEL, CHAT_LOG_FORMAT) on the root logger, to stderr. A
+    host that embeds the library configures its own; the library only logs to its `chatstream.*` loggers."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     # The HTTP clients log every request at INFO: one line per relayed answer is noise, and costly.
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "anthropic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -8,9 +8,11 @@ AppError (500)
  ├── NotFoundError (404)
  ├── ConflictError (409)
  ├── PayloadTooLargeError (413)
+ ├── IdempotencyKeyReusedError (422)  an Idempotency-Key sent again with a different request
  ├── RateLimitedError (429)      retry_after, limit
  ├── StreamGoneError (410)
  ├── BackendUnavailableError (503)
+ ├── ShuttingDownError (503)     this instance drains (SIGTERM): try another one; Retry-After
  └── ProviderError (502)         provider, upstream_status, retryable
       ├── ProviderTimeoutError (504)
       ├── ProviderRateLimitError (429)  retry_after
@@ -30,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ForbiddenError",
+    "IdempotencyKeyReusedError",
     "NotFoundError",
     "PayloadTooLargeError",
     "ProviderAuthError",
@@ -39,6 +42,7 @@ __all__ = [
     "ProviderResponseError",
     "ProviderTimeoutError",
     "RateLimitedError",
+    "ShuttingDownError",
     "StreamGoneError",
     "UnauthorizedError",
 ]
@@ -74,8 +78,12 @@ class UnauthorizedError(AppError):
     status_code = 401
     code = "unauthorized"
 
-    def __init__(self, message: str = "unauthorized", **extra: Any) -> None:
+    def __init__(self, message: str = "unauthorized", *, invalid_token: bool = False, **extra: Any) -> None:
         super().__init__(message, **extra)
+        # RFC 7235 §3.1: a 401 names its scheme. RFC 6750 §3: `error="invalid_token"` only when a token was
+        # presented and refused; a request without credentials gets the bare challenge.
+        challenge = 'Bearer realm="chatstream"'
+        self.headers = {"WWW-Authenticate": f'{challenge}, error="invalid_token"' if invalid_token else challenge}
 
 
 class ForbiddenError(AppError):
@@ -101,6 +109,17 @@ class PayloadTooLargeError(AppError):
     code = "payload_too_large"
 
 
+class IdempotencyKeyReusedError(AppError):
+    """The key already belongs to a different request: answering with that request's result would be wrong,
+    and starting a second run would break the key's promise (Stripe answers the same way)."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+
+    def __init__(self, message: str = "idempotency key reused with a different request", **extra: Any) -> None:
+        super().__init__(message, **extra)
+
+
 class RateLimitedError(AppError):
     """A limit was reached. `retry_after` is the real number of seconds until a slot frees."""
 
@@ -122,6 +141,19 @@ class StreamGoneError(AppError):
 class BackendUnavailableError(AppError):
     status_code = 503
     code = "backend_unavailable"
+
+
+class ShuttingDownError(AppError):
+    """This instance is draining for shutdown: it starts no run. Another instance can take the request at
+    once (a load balancer retries a 503 elsewhere), so `Retry-After` is short rather than this instance's
+    remaining drain time."""
+
+    status_code = 503
+    code = "shutting_down"
+
+    def __init__(self, message: str = "this instance is shutting down; retry on another one", **extra: Any) -> None:
+        super().__init__(message, code=self.code, **extra)
+        self.headers = {"Retry-After": "1"}
 
 
 class ProviderError(AppError):

@@ -2,7 +2,9 @@
 
 Every external resource can be injected (Redis client, providers, tools, backends, authenticator), so
 tests and embedding hosts decide what is real. Resources open in the lifespan and close in reverse order:
-runs first (they still write their final frames), then providers, then backends.
+runs first (they still write their final frames), then providers, then backends. A graceful shutdown starts
+earlier than the lifespan's end, on SIGTERM itself (`ChatPlugin.drain`, `chatstream.shutdown`): by the time
+uvicorn runs the lifespan shutdown it has already cut every open stream.
 
 The plugin leaves its host alone: our routes, dependencies, exception handlers and CORS live on one
 `Router` under `path`; the host's app config gains only that router and our lifespan.
@@ -24,6 +26,7 @@ from litestar.plugins import InitPlugin
 
 from chatstream._version import __version__
 from chatstream.api import chat, conversations
+from chatstream.api.access_log import AccessLogMiddleware
 from chatstream.api.auth import TokenAuthenticator
 from chatstream.api.cors import CORSMiddleware
 from chatstream.api.deps import Services, provide_principal
@@ -39,6 +42,7 @@ from chatstream.runs.executor import RunDeps
 from chatstream.runs.memory import MemoryRunRegistry
 from chatstream.runs.service import RunService
 from chatstream.settings import Settings
+from chatstream.shutdown import drain_on_signals
 from chatstream.store.memory import MemoryConversationStore
 from chatstream.streams.memory import MemoryStreamBuffer
 from chatstream.tools.base import ToolRegistry
@@ -144,7 +148,8 @@ class ChatPlugin(InitPlugin):
         handlers += ops_routes(health=ops["health"], ready=ops["ready"], metrics_path=ops["metrics"])
         if ops["models"] is not None:
             handlers.append(models_route(ops["models"]))
-        middleware = []
+        # First, so it is the outermost: CORS preflights answered below it are logged too.
+        middleware: list[Any] = [AccessLogMiddleware]
         if self.settings.cors_origins:
             middleware.append(DefineMiddleware(CORSMiddleware, origins=self.settings.cors_origins))
         return Router(
@@ -188,13 +193,25 @@ class ChatPlugin(InitPlugin):
                 services = self._services
         return services
 
+    async def drain(self) -> None:
+        """Shut down gracefully, first part: admit no run (503), let running runs finish for
+        `shutdown_grace_seconds`, stop the rest like a user stop; return once none is left, while the
+        server still serves their readers. Installed on SIGTERM/SIGINT by our lifespan (see
+        `chatstream.shutdown`); a host that handles signals itself calls it before its server stops."""
+        if self._services is not None:
+            await self._services.runs.drain()
+
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         services, closers = await self._open()
         self._services = services
+        runs = services.runs
+        uninstall = drain_on_signals(runs.drain, runs.hurry) if self.settings.shutdown_signals else None
         try:
             yield
         finally:
+            if uninstall is not None:
+                uninstall()
             self._services = None
             await services.runs.aclose()
             for close in reversed(closers):
@@ -300,4 +317,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         openapi_config=OpenAPIConfig(title="chatstream", version=__version__),
         debug=False,
+        # Litestar's default would configure the root logger of the process (dictConfig), over the host's or
+        # the standalone server's own logging: the library only logs to its loggers.
+        logging_config=None,
     )

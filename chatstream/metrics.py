@@ -9,10 +9,13 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 
-__all__ = ["Metrics"]
+__all__ = ["LEASES", "Metrics"]
 
 # Seconds; first-token latency spans sub-millisecond relays to slow upstreams.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Seconds the lease ticker woke up late: a few ms is a healthy loop; seconds mean leases are at risk.
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LEASES = ("concurrency", "run")
 
 
 class _Histogram:
@@ -57,6 +60,14 @@ class Metrics:
         """Run-starting requests and resumes, and refusals by error code."""
         self.first_token = _Histogram(_BUCKETS)
         """Seconds from a run's start to its first text or reasoning delta."""
+        self.loop_lag = _Histogram(_LAG_BUCKETS)
+        """Seconds between when the lease ticker was due and when it ran (measured while runs execute)."""
+        self.lease_renewal = _Histogram(_LAG_BUCKETS)
+        """Seconds from sending one tick's lease renewals to handling their answers (a saturated loop is slow
+        to handle them: liveness lapses when this nears 3 heartbeats)."""
+        self.leases_lost: Counter[str] = Counter()
+        """Runs that lost a lease while still executing: `concurrency` (its slot lapsed: the concurrent-runs
+        limit under-counted) or `run` (its conversation was claimed by another run)."""
 
     def render(self, *, active_runs: int) -> str:
         lines = [
@@ -74,5 +85,12 @@ class Metrics:
             *(f'chat_requests_total{{kind="{k}"}} {v}' for k, v in sorted(self.requests.items())),
             "# HELP chat_first_token_seconds Time from a run's start to its first streamed token.",
             *self.first_token.render("chat_first_token_seconds"),
+            "# HELP chat_event_loop_lag_seconds Event loop lag: how late the lease ticker woke up.",
+            *self.loop_lag.render("chat_event_loop_lag_seconds"),
+            "# HELP chat_lease_renewal_seconds Time for one tick's lease renewals to be answered and handled.",
+            *self.lease_renewal.render("chat_lease_renewal_seconds"),
+            "# HELP chat_leases_lost_total Executing runs that lost a lease (concurrency slot, conversation).",
+            "# TYPE chat_leases_lost_total counter",
+            *(f'chat_leases_lost_total{{lease="{k}"}} {self.leases_lost[k]}' for k in LEASES),
         ]
         return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "ID_GRAMMAR",
     "ChatRequest",
     "Conversation",
     "FinishReason",
@@ -26,6 +28,7 @@ __all__ = [
     "Role",
     "SuspendedRun",
     "Usage",
+    "is_valid_id",
     "new_id",
     "now_ms",
 ]
@@ -34,6 +37,23 @@ Role = Literal["system", "user", "assistant"]
 Visibility = Literal["public", "private"]
 Mood = Literal["serious", "friendly", "normal"]
 FinishReason = Literal["stop", "length", "content-filter", "tool-calls", "error", "interrupted", "other"]
+
+
+ID_GRAMMAR = "[A-Za-z0-9._:-]{1,128}"
+"""The one grammar of every client-chosen id (thread, chat, conversation, message, run, tool call), SPEC §3.
+
+Ids travel where arbitrary text is dangerous or breaks things: response headers (`X-Thread-Id`, where CR/LF
+would split the response and non-Latin-1 cannot be encoded), Redis keys (`{prefix}:{kind}:{id}`, where `{`
+`}` would change a cluster hash tag), URL paths (`/` and `%`), and log lines. So: ASCII letters, digits and
+`. _ : -`, 1 to 128 characters. The server's own ids (`new_id`) match it too.
+"""
+
+_ID = re.compile(ID_GRAMMAR)
+
+
+def is_valid_id(value: object) -> bool:
+    """Whether `value` is a string in `ID_GRAMMAR` (whole-string match: no trailing newline slips through)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 _PROCESS = os.urandom(8).hex()

@@ -6,7 +6,7 @@ This is the only module that reads `os.environ`. Tests and embedding hosts build
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -15,7 +15,7 @@ from chatstream.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["PROVIDER_ENV", "AuthToken", "ProviderSettings", "Secret", "Settings"]
+__all__ = ["FILE_MEDIA_TYPES", "PROVIDER_ENV", "AuthToken", "ProviderSettings", "Secret", "Settings"]
 
 
 class Secret:
@@ -68,6 +68,21 @@ PROVIDER_ENV: dict[str, tuple[str, ...]] = {
 }
 
 
+FILE_MEDIA_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "application/json",
+)
+"""The default `file_media_types`. No audio or video (no adapter maps them) and no `image/svg+xml` (a script
+carrier, and no model reads it as an image)."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the server can be told.
 
@@ -78,6 +93,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     """Where the standalone server (`python -m app`) listens."""
     port: int = 8000
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Standalone server only (`--log-level`): the level of its log output. The library only logs to its own
+    loggers (`chatstream.*`); a host configures logging itself."""
+    log_format: Literal["text", "json"] = "text"
+    """Standalone server only: `json` writes each log line as one JSON object (`ts`, `level`, `logger`, `msg`
+    and the line's structured fields, e.g. those of the `chatstream.access` request lines)."""
     redis_url: str | None = None
     """Redis for streams, limits and the store; unset means in-memory backends."""
     redis_prefix: str = "chat"
@@ -88,6 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Standalone server only: keep its demo token when binding a non-loopback address (never in production)."""
     jwt_secret: Secret | None = None
     """Accept HS256 JWTs with `sub` and `tier` claims signed with this secret."""
+    jwt_require_exp: bool = True
+    """Refuse JWTs without an `exp` claim: a token that never expires is a credential that can never be revoked."""
     default_provider: str | None = None
     default_model: str | None = None
     providers: dict[str, ProviderSettings] = msgspec.field(default_factory=dict)
@@ -110,11 +133,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     resumable_streams: bool = True
     """False is serverless mode: nothing outlives a request, so `GET /api/chat/{id}/stream` is always 204."""
     run_timeout_seconds: float = 60.0
+    shutdown_grace_seconds: float = 30.0
+    """On SIGTERM, how long running runs get to finish before they are stopped like a user stop (stored with
+    finishReason "interrupted"). Meanwhile the instance starts no run (503 with Retry-After) and `/readyz` says
+    unavailable. Keep the orchestrator's own grace period above it, with a margin for the stop and the last
+    frames: Kubernetes `terminationGracePeriodSeconds` >= this + 15 (the standalone server gives uvicorn this
+    + 10 for its `timeout_graceful_shutdown`)."""
+    shutdown_signals: bool = True
+    """Install SIGTERM/SIGINT handlers at start-up (main thread only) that drain this instance before passing
+    the signal on to the server's own handler (uvicorn's). Off: the host calls `ChatPlugin.drain()` itself."""
+    store_retry_seconds: float = 60.0
+    """How long a run keeps retrying the final write of its answer while the store (Redis) is unreachable,
+    holding the answer in memory meanwhile; after that it gives up and logs the loss."""
     max_steps: int = 5
     max_body_bytes: int = 20 * 1024 * 1024
+    file_media_types: tuple[str, ...] = FILE_MEDIA_TYPES
+    """Media types a file part (a base64 data URL) may declare; anything else is a 400. The default is what the
+    provider adapters can pass on: images, PDF, and text the models read as text."""
     ping_interval_seconds: float = 15.0
     heartbeat_seconds: float = 1.0
-    """How often a producing run refreshes its heartbeat; readers give up after 3 missed beats."""
+    """How often a process renews its runs' liveness (all of them in one Redis call). Readers on other
+    instances take a producer for dead after 3 missed beats, and a new send may then claim its conversation."""
+    run_lease_seconds: float = 60.0
+    """How long a run keeps its concurrency slot and its claim on its conversation without a renewal; renewed
+    every quarter of it, so an event loop stalled (or a process paused) for less than ~3/4 of it loses neither.
+    The trade-off: a crashed instance's runs keep their users' concurrency slots for up to this long."""
     coalesce_ms: float = 2.0
     """Window in which a Redis stream buffer batches frames into one write."""
     mock_provider: bool = False
@@ -147,6 +190,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     title_generation: bool = True
 
     def __post_init__(self) -> None:
+        for name, var in (
+            ("shutdown_grace_seconds", "CHAT_SHUTDOWN_GRACE_SECONDS"),
+            ("store_retry_seconds", "CHAT_STORE_RETRY_SECONDS"),
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{var} must not be negative")
+        if self.heartbeat_seconds <= 0:
+            raise ConfigError("CHAT_HEARTBEAT_SECONDS must be positive")
+        # Holding outlasts liveness, or a stalled producer would lose its slot before readers even miss it.
+        if self.run_lease_seconds <= 3 * self.heartbeat_seconds:
+            raise ConfigError(
+                f"CHAT_RUN_LEASE_SECONDS ({self.run_lease_seconds:g}) must exceed 3 x CHAT_HEARTBEAT_SECONDS"
+                f" ({3 * self.heartbeat_seconds:g})"
+            )
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
             raise ConfigError("CHAT_CORS_ORIGINS: '*' allows every origin and cannot be combined with others")
         for origin in self.cors_origins:
@@ -156,6 +213,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             path = getattr(self, name)
             if path is not None and not path.startswith("/"):
                 raise ConfigError(f"{name} must start with '/', got {path!r}")
+        for media_type in self.file_media_types:
+            kind, slash, subtype = media_type.partition("/")
+            if not (kind and slash and subtype) or media_type != media_type.strip().lower() or ";" in media_type:
+                raise ConfigError(
+                    f"CHAT_FILE_MEDIA_TYPES: {media_type!r} is not a lower-case type/subtype like image/png"
+                )
 
     @property
     def auth_configured(self) -> bool:
@@ -170,6 +233,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         simple = {
             "HOST": "host",
             "PORT": "port",
+            "CHAT_LOG_LEVEL": "log_level",
+            "CHAT_LOG_FORMAT": "log_format",
             "REDIS_URL": "redis_url",
             "CHAT_REDIS_PREFIX": "redis_prefix",
             "CHAT_DEFAULT_PROVIDER": "default_provider",
@@ -183,10 +248,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_STREAM_TTL_SECONDS": "stream_ttl_seconds",
             "CHAT_RESUMABLE_STREAMS": "resumable_streams",
             "CHAT_RUN_TIMEOUT_SECONDS": "run_timeout_seconds",
+            "CHAT_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
+            "CHAT_SHUTDOWN_SIGNALS": "shutdown_signals",
+            "CHAT_STORE_RETRY_SECONDS": "store_retry_seconds",
             "CHAT_MAX_STEPS": "max_steps",
             "CHAT_MAX_BODY_BYTES": "max_body_bytes",
             "CHAT_PING_INTERVAL_SECONDS": "ping_interval_seconds",
             "CHAT_HEARTBEAT_SECONDS": "heartbeat_seconds",
+            "CHAT_RUN_LEASE_SECONDS": "run_lease_seconds",
             "CHAT_COALESCE_MS": "coalesce_ms",
             "CHAT_MOCK_DELAY_MS": "mock_delay_ms",
             "CHAT_WEB_SEARCH_URL": "web_search_url",
@@ -198,15 +267,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_TITLE_GENERATION": "title_generation",
             "CHAT_MOCK_PROVIDER": "mock_provider",
             "CHAT_ALLOW_DEMO_TOKEN": "allow_demo_token",
+            "CHAT_JWT_REQUIRE_EXP": "jwt_require_exp",
         }
         for var, field in simple.items():
             if env.get(var, "") != "":
                 raw[field] = env[var]
+        for field in ("log_level", "log_format"):  # `INFO` means `info`
+            if field in raw:
+                raw[field] = raw[field].strip().lower()
         lists = {
             "CHAT_TRUSTED_PROXIES": "trusted_proxies",
             "CHAT_WEB_FETCH_ALLOWLIST": "web_fetch_allowlist",
             "CHAT_APPROVAL_TOOLS": "approval_tools",
             "CHAT_CORS_ORIGINS": "cors_origins",
+            "CHAT_FILE_MEDIA_TYPES": "file_media_types",
         }
         for var, field in lists.items():
             if env.get(var):

@@ -31,6 +31,7 @@ class TokenAuthenticator:
             (t.token.get().encode(), Principal(user_id=t.user_id, tier=t.tier)) for t in settings.auth_tokens
         ]
         self._jwt_secret = settings.jwt_secret.get() if settings.jwt_secret else None
+        self._jwt_required = ["sub", "exp"] if settings.jwt_require_exp else ["sub"]
         self._jwt: Any = None
         if self._jwt_secret is not None:
             try:
@@ -57,17 +58,19 @@ class TokenAuthenticator:
             return found
         jwt = self._jwt
         try:
-            claims = jwt.decode(token, self._jwt_secret, algorithms=["HS256"], options={"require": ["sub"]})
+            # PyJWT checks `exp` (and `nbf`, `iat`) whenever present; `require` makes `exp` mandatory too.
+            claims = jwt.decode(token, self._jwt_secret, algorithms=["HS256"], options={"require": self._jwt_required})
         except jwt.PyJWTError:
             return None
-        tier = claims.get("tier", "free")
-        if not isinstance(claims["sub"], str) or not isinstance(tier, str):
+        sub, tier = claims["sub"], claims.get("tier", "free")
+        # An empty subject would make every such token the same, nameless user.
+        if not isinstance(sub, str) or not sub.strip() or not isinstance(tier, str):
             return None
-        return Principal(user_id=claims["sub"], tier=tier)
+        return Principal(user_id=sub, tier=tier)
 
 
 async def require_principal(authenticate: Authenticate, request: Request[Any, Any, Any]) -> Principal:
     principal = await authenticate(request)
     if principal is None:
-        raise UnauthorizedError()
+        raise UnauthorizedError(invalid_token="authorization" in request.headers)
     return principal

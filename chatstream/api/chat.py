@@ -10,9 +10,9 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body
-from chatstream.api.schemas import ApproveBody, Seed003Body, _convert, parse_chat_body, parse_json
+from chatstream.api.schemas import ApproveBody, Seed003Body, _convert, check_id, parse_chat_body, parse_json
 from chatstream.api.streaming import collect_answer, sse_response, stored_response
-from chatstream.errors import BadRequestError
+from chatstream.errors import BadRequestError, ShuttingDownError
 from chatstream.models import (
     ApprovalDecision,
     ChatRequest,
@@ -35,6 +35,23 @@ def client_ip(request: Request[Any, Any, Any], services: Services) -> str:
     from chatstream.limits import client_ip as resolve
 
     return resolve(peer, request.headers, services.settings.trusted_proxies)
+
+
+MAX_IDEMPOTENCY_KEY = 255
+"""Longest `Idempotency-Key` (as Stripe's): it becomes part of a registry key."""
+
+
+def _idempotency_key(request: Request[Any, Any, Any]) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable()):
+        raise BadRequestError(f"invalid Idempotency-Key (1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters)")
+    return key
+
+
+def _started(services: Services, handle: RunHandle) -> None:
+    """Count a run start for `/metrics`; an idempotent retry answered with an earlier run started none."""
+    if not handle.replay:
+        services.count("runs_started")
 
 
 def _run_headers(handle: RunHandle) -> dict[str, str]:
@@ -66,7 +83,12 @@ async def send(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> Response[Any] | Stream:
     accept_sse = "text/event-stream" in request.headers.get("accept", "")
-    chat = parse_chat_body(parse_json(await read_body(request, chat_services)), accept_sse=accept_sse)
+    idempotency_key = _idempotency_key(request)
+    chat = parse_chat_body(
+        parse_json(await read_body(request, chat_services)),
+        accept_sse=accept_sse,
+        media_types=chat_services.settings.file_media_types,
+    )
     ip = client_ip(request, chat_services)
     if chat.approvals:
         if chat.conversation_id is None:
@@ -75,10 +97,8 @@ async def send(
             chat_principal, chat.conversation_id, chat.message_id, chat.approvals, ip=ip
         )
     else:
-        handle = await chat_services.runs.start(
-            chat_principal, chat, ip=ip, idempotency_key=request.headers.get("idempotency-key")
-        )
-    chat_services.count("runs_started")
+        handle = await chat_services.runs.start(chat_principal, chat, ip=ip, idempotency_key=idempotency_key)
+    _started(chat_services, handle)
     return await _respond(request, chat_services, handle, chat)
 
 
@@ -87,10 +107,15 @@ async def approve(request: Request[Any, Any, Any], chat_services: ServicesDep, c
     body: ApproveBody = _convert(parse_json(await read_body(request, chat_services)), ApproveBody)
     if not body.run_id or not body.thread_id:
         raise BadRequestError("runId and threadId are required")
+    check_id(body.run_id, "runId")
+    check_id(body.thread_id, "threadId")
+    check_id(body.tool_call_id, "toolCallId")
+    check_id(body.message_id, "messageId")
     decision = ApprovalDecision(tool_call_id=body.tool_call_id, approved=body.approved is True, reason=body.reason)
     handle = await chat_services.runs.approve(
         chat_principal, body.run_id, body.thread_id, [decision], ip=client_ip(request, chat_services)
     )
+    _started(chat_services, handle)
     return sse_response(chat_services, handle.conversation_id, handle.run_id, headers=_run_headers(handle))
 
 
@@ -101,6 +126,8 @@ async def resume(
     chat_principal: PrincipalDep,
     thread_id: FromPath[str],
 ) -> Response[Any] | Stream:
+    # First: the id is echoed in `X-Thread-Id`, where CR/LF or non-Latin-1 would break the response itself.
+    check_id(thread_id, "threadId")
     cursor = request.headers.get("last-event-id") or request.query_params.get("cursor")
     if cursor is not None and not valid_cursor(cursor):
         raise BadRequestError("invalid cursor")
@@ -116,6 +143,10 @@ async def resume(
             await chat_services.buffer.read(thread_id, cursor)
         except ValueError as exc:
             raise BadRequestError("invalid cursor") from exc
+    if chat_services.runs.draining and not info.done and not chat_services.runs.is_local(info.run_id):
+        # Shutting down, and the run is produced elsewhere: a 503 sends the client (or its load balancer) to
+        # an instance that stays, rather than a stream this one would have to cut short.
+        raise ShuttingDownError()
     chat_services.count("resumes")
     return sse_response(
         chat_services, thread_id, info.run_id, after=cursor, headers={"X-Thread-Id": thread_id, "X-Run-Id": info.run_id}
@@ -124,6 +155,7 @@ async def resume(
 
 @post("/api/chat/{thread_id:str}/stop", status_code=200, request_max_body_size=None)
 async def stop(chat_services: ServicesDep, chat_principal: PrincipalDep, thread_id: FromPath[str]) -> dict[str, Any]:
+    check_id(thread_id, "threadId")
     run_id = await chat_services.runs.stop(chat_principal, thread_id)
     return {"stopped": run_id is not None, "runId": run_id, "threadId": thread_id}
 
@@ -135,6 +167,7 @@ async def delete_chat(
     chat_id = request.query_params.get("id")
     if not chat_id:
         raise BadRequestError("id is required")
+    check_id(chat_id, "id")
     conversation = await delete_conversation_cascade(chat_services, chat_principal, chat_id)
     return {
         "deletedChat": {
@@ -163,6 +196,7 @@ async def seed003_stream(
     chat_principal: PrincipalDep,
     chat_id: FromPath[str],
 ) -> Stream:
+    check_id(chat_id, "chatId")
     body: Seed003Body = _convert(parse_json(await read_body(request, chat_services)), Seed003Body)
     if not body.content.strip():
         raise BadRequestError("content must not be empty")
@@ -177,6 +211,7 @@ async def seed003_stream(
         dialect="seed003",
     )
     handle = await chat_services.runs.start(chat_principal, chat, ip=client_ip(request, chat_services))
+    _started(chat_services, handle)
     return sse_response(
         chat_services,
         handle.conversation_id,

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from chatstream.api.chat import delete_conversation_cascade
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
-from chatstream.api.schemas import parse_json
+from chatstream.api.schemas import check_id, parse_json
 from chatstream.errors import BadRequestError
 
 __all__ = ["routes"]
@@ -46,6 +46,7 @@ async def list_messages(
     conversation_id = request.query_params.get("conversationId")
     if not conversation_id:
         raise BadRequestError("conversationId is required")
+    check_id(conversation_id, "conversationId")
     limit = _int_param(request.query_params.get("limit"), "limit", default=50, low=1, high=100)
     await chat_services.runs.owned_conversation(chat_principal, conversation_id, write=False)
     messages = await chat_services.store.list_messages(conversation_id, limit=limit)
@@ -56,6 +57,7 @@ async def list_messages(
 async def delete_conversation(
     chat_services: ServicesDep, chat_principal: PrincipalDep, conversation_id: FromPath[str]
 ) -> dict[str, Any]:
+    check_id(conversation_id, "id")
     await delete_conversation_cascade(chat_services, chat_principal, conversation_id)
     return {"success": True, "conversationId": conversation_id}
 
@@ -71,6 +73,7 @@ async def truncate(
     chat_principal: PrincipalDep,
     conversation_id: FromPath[str],
 ) -> dict[str, Any]:
+    check_id(conversation_id, "id")
     raw = await read_body(request, chat_services)
     obj = parse_json(raw) if raw.strip() else {}
     if not isinstance(obj, dict) or "keep" not in obj:

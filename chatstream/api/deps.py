@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request  # noqa: TC002
 from litestar.di import NamedDependency
 
+from chatstream.api.access_log import PRINCIPAL_STATE_KEY
 from chatstream.api.auth import require_principal
 from chatstream.errors import PayloadTooLargeError
 from chatstream.models import Principal
@@ -67,7 +68,9 @@ PrincipalDep = NamedDependency[Principal]
 
 
 async def provide_principal(request: Request[Any, Any, Any], chat_services: ServicesDep) -> Principal:
-    return await require_principal(chat_services.authenticate, request)
+    principal = await require_principal(chat_services.authenticate, request)
+    request.state[PRINCIPAL_STATE_KEY] = principal  # the access log names the user
+    return principal
 
 
 async def read_body(request: Request[Any, Any, Any], services: Services) -> bytes:

@@ -29,6 +29,9 @@ async def readyz(chat_services: ServicesDep) -> Response[dict[str, Any]]:
         except AppError as exc:
             checks[name] = exc.message
     ready = all(v == "ok" for v in checks.values())
+    if chat_services.runs.draining:
+        # Shutting down: a load balancer must route new work elsewhere while our runs finish.
+        return Response({"status": "draining", "checks": checks}, status_code=503)
     return Response(
         {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
     )

@@ -155,12 +155,12 @@ def stored_chunks(message: Message) -> list[Chunk]:
             in_step = True
         elif part.type == "text" and part.text:
             chunks += [TextStart(id=f"s{i}"), TextDelta(id=f"s{i}", delta=part.text), TextEnd(id=f"s{i}")]
-        elif part.type == "reasoning" and part.text:
-            chunks += [
-                ReasoningStart(id=f"s{i}"),
-                ReasoningDelta(id=f"s{i}", delta=part.text),
-                ReasoningEnd(id=f"s{i}"),
-            ]
+        elif part.type == "reasoning" and (part.text or part.provider_metadata):
+            # A redacted thinking block has no text, only its data in the metadata: replay it whole.
+            chunks.append(ReasoningStart(id=f"s{i}"))
+            if part.text:
+                chunks.append(ReasoningDelta(id=f"s{i}", delta=part.text))
+            chunks.append(ReasoningEnd(id=f"s{i}", provider_metadata=part.provider_metadata))
         elif part.tool_call_id and part.tool_name:
             chunks.append(
                 ToolInputAvailable(tool_call_id=part.tool_call_id, tool_name=part.tool_name, input=part.input)

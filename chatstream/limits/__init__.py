@@ -1,7 +1,8 @@
 """Rate limits and quotas (SPEC §4).
 
 The lead API calls `build_limits(settings, redis)` once, `client_ip(...)` per request, and for each
-run-starting request `limits.admit(...)` → `refresh(...)` on each heartbeat → `settle(...)` when the run ends.
+run-starting request `limits.admit(...)` → `refresh_many(...)` while it runs (`chatstream.runs.leases`)
+→ `settle(...)` when the run ends.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ __all__ = [
 def build_limits(settings: Settings, redis: aioredis.Redis | None, *, clock: Callable[[], float] = time.time) -> Limits:
     """The configured limits: Redis-backed when `redis` is given (shared by all instances), else in memory.
 
-    Concurrency leases last 3 heartbeats, so a crashed instance's runs free their slots within ~3 s.
+    Concurrency leases last `run_lease_seconds` (60 s) and are renewed every quarter of that, so a stalled
+    event loop or a paused process keeps its runs' slots (the limit never under-counts). The price: a crashed
+    instance's runs hold their users' slots until their leases lapse, up to `run_lease_seconds`.
 
     Raises:
         ConfigError: `trusted_proxies` holds something that is neither an IP nor a CIDR.
@@ -60,7 +63,7 @@ def build_limits(settings: Settings, redis: aioredis.Redis | None, *, clock: Cal
         quota_per_day=settings.quota_per_day,
         tokens_per_day=settings.tokens_per_day,
         max_concurrent_runs=settings.max_concurrent_runs,
-        lease_ttl=3 * settings.heartbeat_seconds,
+        lease_ttl=settings.run_lease_seconds,
         fail_open=settings.limits_fail_open,
         clock=clock,
     )

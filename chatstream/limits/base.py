@@ -21,9 +21,12 @@ Rule kinds, all with the same arithmetic in both backends (times in milliseconds
 from __future__ import annotations
 
 import math
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["Decision", "RateLimiter", "Rule", "RuleState", "Settlement", "Subject", "make_state"]
 
@@ -140,6 +143,10 @@ class RateLimiter(Protocol):
 
     async def refresh(self, key: str, member: str, ttl_ms: float) -> bool:
         """Extend a lease. False when the lease had already expired or been released (it is not re-taken)."""
+        ...
+
+    async def refresh_many(self, leases: Sequence[tuple[str, str]], ttl_ms: float) -> list[bool]:
+        """`refresh` every `(key, member)` in one round trip; one answer per lease, in order."""
         ...
 
     async def settle(self, settlement: Settlement) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from chatstream.limits.base import Decision, gcra_interval, make_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from chatstream.limits.base import Rule, RuleState, Settlement, Subject
 
@@ -53,6 +53,9 @@ class MemoryRateLimiter:
             return False
         lease[member] = now + ttl_ms
         return True
+
+    async def refresh_many(self, leases: Sequence[tuple[str, str]], ttl_ms: float) -> list[bool]:
+        return [await self.refresh(key, member, ttl_ms) for key, member in leases]
 
     async def settle(self, settlement: Settlement) -> None:
         now = self._clock() * 1000

@@ -2,7 +2,7 @@
 
 `admit` charges everything a run-starting request is subject to in one atomic `RateLimiter.hit`:
 requests per minute per client IP (GCRA), messages per user per UTC day by tier, concurrent runs per user
-(an expiring lease per run, refreshed on every run heartbeat), and optionally output tokens per user per
+(an expiring lease per run, renewed while the run executes), and optionally output tokens per user per
 UTC day by tier (an estimate reserved at admission, settled to real usage when the run ends).
 """
 
@@ -20,7 +20,7 @@ from chatstream.errors import BackendUnavailableError, RateLimitedError
 from chatstream.limits.base import Rule, Settlement, Subject
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from chatstream.limits.base import Decision, RateLimiter
     from chatstream.models import Principal, Usage
@@ -197,8 +197,14 @@ class Limits:
             )
         return msgspec.structs.replace(admission, headers=headers)
 
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds a concurrency lease lasts without a refresh."""
+        return self._lease_ttl_ms / 1000
+
     async def refresh(self, admission: Admission) -> None:
-        """Extend the run's concurrency lease; call it on every run heartbeat. Never raises."""
+        """Extend one run's concurrency lease. Never raises. (A server renews all its runs at once with
+        `refresh_many`, from `chatstream.runs.leases`.)"""
         if not admission.lease_key or not admission.enforced:
             return
         try:
@@ -209,6 +215,29 @@ class Limits:
             return
         if not held:
             log.info("concurrency lease of run %s had already lapsed", admission.run_id)
+
+    async def refresh_many(self, admissions: Sequence[Admission]) -> list[bool] | None:
+        """Extend the concurrency leases of `admissions` in one round trip.
+
+        One answer per admission: False when its lease had already lapsed (it is not re-taken; the caller
+        says so once); True also for admissions without a lease. None when the backend is unreachable (the
+        leases then lapse by themselves after `lease_ttl`, freeing slots early: errs towards availability).
+        Never raises.
+        """
+        leased = [i for i, a in enumerate(admissions) if a.lease_key and a.enforced]
+        held = [True] * len(admissions)
+        if not leased:
+            return held
+        try:
+            answers = await self.limiter.refresh_many(
+                [(admissions[i].lease_key, admissions[i].run_id) for i in leased], self._lease_ttl_ms
+            )
+        except _BACKEND_ERRORS as exc:
+            log.warning("could not refresh %d concurrency lease(s): %r", len(leased), exc)
+            return None
+        for i, ok in zip(leased, answers, strict=True):
+            held[i] = ok
+        return held
 
     async def settle(self, admission: Admission, usage: Usage | None) -> None:
         """Release the run's lease and settle its token reservation to real output tokens.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from chatstream.limits.base import Decision, RuleState, make_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
@@ -42,6 +42,7 @@ class RedisRateLimiter:
         self._clock = clock
         self._hit: AsyncScript = redis.register_script(_load("hit.lua"))
         self._refresh: AsyncScript = redis.register_script(_load("refresh.lua"))
+        self._refresh_many: AsyncScript = redis.register_script(_load("refresh_many.lua"))
         self._settle: AsyncScript = redis.register_script(_load("settle.lua"))
 
     async def hit(self, subject: Subject) -> Decision:
@@ -61,6 +62,13 @@ class RedisRateLimiter:
     async def refresh(self, key: str, member: str, ttl_ms: float) -> bool:
         reply = await self._refresh(keys=[key], args=[repr(self._clock() * 1000), repr(ttl_ms), member])
         return int(reply) == 1
+
+    async def refresh_many(self, leases: Sequence[tuple[str, str]], ttl_ms: float) -> list[bool]:
+        if not leases:
+            return []
+        args: list[str] = [repr(self._clock() * 1000), repr(ttl_ms), *(member for _, member in leases)]
+        reply = await self._refresh_many(keys=[key for key, _ in leases], args=args)
+        return [flag == "1" for flag in (reply.decode() if isinstance(reply, bytes) else str(reply))]
 
     async def settle(self, settlement: Settlement) -> None:
         # Unused key slots repeat a real name so that the script's KEYS stay well-formed; flags say which apply.

@@ -1,9 +1,10 @@
 """Anthropic messages wire format: request mapping and the `message_start … message_stop` event state machine.
 
 Extended thinking: thinking text streams as `ModelReasoning`; the block's signature (or a redacted block's
-data) as `ModelReasoningSignature`. The run engine stores it on the reasoning part as
-`provider_metadata={"anthropic": {"signature": ...}}` (or `{"anthropic": {"redactedData": ...}}`), and this
-mapper sends it back on the next request, which Anthropic requires to continue a tool loop with thinking.
+data) as `ModelReasoningSignature`; the end of each such block as `ModelReasoningEnd`. The run engine stores
+each block as its own reasoning part, with `provider_metadata={"anthropic": {"signature": ...}}` (or
+`{"anthropic": {"redactedData": ...}}`), and this mapper sends every one back, in order and unchanged, on the
+next request, which Anthropic requires to continue a tool loop with thinking.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from chatstream.providers.base import (
     ModelEvent,
     ModelFinish,
     ModelReasoning,
+    ModelReasoningEnd,
     ModelReasoningSignature,
     ModelText,
     ModelToolCall,
@@ -120,8 +122,9 @@ def _assistant_blocks(step: AssistantStep) -> list[dict[str, Any]]:
         meta = (part.provider_metadata or {}).get("anthropic") or {}
         if meta.get("redactedData"):
             blocks.append({"type": "redacted_thinking", "data": meta["redactedData"]})
-        elif meta.get("signature") and part.text:
-            blocks.append({"type": "thinking", "thinking": part.text, "signature": meta["signature"]})
+        elif meta.get("signature"):
+            # An empty `thinking` is what Claude sends when thinking display is omitted; it goes back as it came.
+            blocks.append({"type": "thinking", "thinking": part.text or "", "signature": meta["signature"]})
         # Reasoning without a signature (another provider's, or cut off) would be rejected: it is dropped.
     if step.text.strip():
         blocks.append({"type": "text", "text": step.text})
@@ -223,6 +226,7 @@ class EventState:
 
     def __init__(self) -> None:
         self._tools: dict[int, tuple[str, str, list[str]]] = {}  # block index -> (id, name, argument pieces)
+        self._reasoning: set[int] = set()  # indexes of open thinking / redacted_thinking blocks
         self.input_tokens = 0
         self.output_tokens: int | None = None
         self.stop_reason: str | None = None
@@ -244,6 +248,9 @@ class EventState:
             case BlockStart(index=index, content_block=block):
                 return self._block_start(index, block)
             case BlockStop(index=index):
+                if index in self._reasoning:
+                    self._reasoning.discard(index)
+                    return [ModelReasoningEnd()]
                 if index in self._tools:
                     call_id, name, pieces = self._tools.pop(index)
                     return [ModelToolCall(id=call_id, name=name, arguments="".join(pieces) or "{}")]
@@ -269,12 +276,14 @@ class EventState:
         if block.type == "tool_use" and block.id and block.name:
             self._tools[index] = (block.id, block.name, [])
             return [ModelToolCallStart(id=block.id, name=block.name)]
-        if block.type == "redacted_thinking" and block.data:
-            return [ModelReasoningSignature(signature=block.data, redacted=True)]
+        if block.type == "redacted_thinking":
+            self._reasoning.add(index)
+            return [ModelReasoningSignature(signature=block.data, redacted=True)] if block.data else []
         if block.type == "text" and block.text:
             return [ModelText(text=block.text)]
-        if block.type == "thinking" and block.thinking:
-            return [ModelReasoning(text=block.thinking)]
+        if block.type == "thinking":
+            self._reasoning.add(index)
+            return [ModelReasoning(text=block.thinking)] if block.thinking else []
         return []
 
     def finish(self) -> list[ModelEvent]:

@@ -183,13 +183,11 @@ class ChunkState:
         self._by_index: dict[int, _Call] = {}
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self._relayed = False  # any event produced yet (after that, the attempt can no longer be retried)
 
     def feed(self, chunk: ChatChunk) -> list[ModelEvent]:
         events: list[ModelEvent] = []
-        if chunk.usage is not None:
-            self.usage = Usage(
-                input_tokens=chunk.usage.prompt_tokens or 0, output_tokens=chunk.usage.completion_tokens or 0
-            )
+        self._read_usage(chunk)
         for choice in chunk.choices or ():
             delta = choice.delta
             if delta is not None:
@@ -208,7 +206,30 @@ class ChunkState:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
                 self._complete_calls(events)
+        if events:
+            self._relayed = True
         return events
+
+    def interrupted(self, chunk: ChatChunk) -> list[ModelEvent]:
+        """What is still owed when the stream fails with `chunk` (an error chunk): the usage it carries and a
+        finish reason sent before it, as OpenRouter does (`finish_reason: "length"`, then the error with
+        `usage`). Nothing before the first relayed event, so that a failed first attempt can still be retried."""
+        if not self._relayed:
+            return []
+        self._read_usage(chunk)
+        events: list[ModelEvent] = []
+        if self.usage is not None:
+            events.append(ModelUsage(usage=self.usage))
+        reason = _FINISH.get(self.finish_reason or "")  # the error chunk's own `finish_reason: "error"` is not fed
+        if reason is not None:
+            events.append(ModelFinish(reason=reason))
+        return events
+
+    def _read_usage(self, chunk: ChatChunk) -> None:
+        if chunk.usage is not None:
+            self.usage = Usage(
+                input_tokens=chunk.usage.prompt_tokens or 0, output_tokens=chunk.usage.completion_tokens or 0
+            )
 
     def _tool_delta(self, delta: _ToolCallDelta, events: list[ModelEvent]) -> None:
         last = self._calls[-1] if self._calls else None

@@ -19,6 +19,7 @@ __all__ = [
     "ModelEvent",
     "ModelFinish",
     "ModelReasoning",
+    "ModelReasoningEnd",
     "ModelReasoningSignature",
     "ModelText",
     "ModelToolCall",
@@ -70,6 +71,11 @@ class ModelReasoningSignature(_ModelEvent, tag="reasoning-signature", frozen=Tru
     redacted: bool = False
 
 
+class ModelReasoningEnd(_ModelEvent, tag="reasoning-end", frozen=True):
+    """The reasoning block in progress is complete: reasoning after it is a new part. Anthropic requires each
+    `thinking` and `redacted_thinking` block back as it came, so blocks in a row must not be merged."""
+
+
 class ModelToolCallStart(_ModelEvent, tag="tool-call-start", frozen=True):
     id: str
     name: str
@@ -100,6 +106,7 @@ ModelEvent = (
     ModelText
     | ModelReasoning
     | ModelReasoningSignature
+    | ModelReasoningEnd
     | ModelToolCallStart
     | ModelToolCallDelta
     | ModelToolCall

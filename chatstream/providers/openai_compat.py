@@ -101,7 +101,12 @@ class OpenAICompatProvider:
                         if data == b"[DONE]":
                             done = True
                             continue
-                        for event in state.feed(self._decode(data)):
+                        chunk = self._decode(data)
+                        if chunk.error is not None:
+                            for event in state.interrupted(chunk):
+                                yield event
+                            raise _stream_error(self.name, chunk.error.code, chunk.error.message)
+                        for event in state.feed(chunk):
                             yield event
             finally:
                 await response.aclose()
@@ -117,8 +122,6 @@ class OpenAICompatProvider:
             chunk = decode_chunk(data)
         except msgspec.DecodeError as exc:
             raise ProviderResponseError(f"{self.name} sent an unreadable chunk: {exc}", provider=self.name) from exc
-        if chunk.error is not None:
-            raise _stream_error(self.name, chunk.error.code, chunk.error.message)
         return chunk
 
 

@@ -63,12 +63,26 @@ _NO_PROVIDER = (
 
 
 def check_providers(settings: Settings, injected: Mapping[str, Provider] | None = None) -> None:
-    """Refuse, before anything opens, a configuration that serves no provider or lacks a provider's SDK."""
+    """Refuse, before anything opens, a configuration that serves no provider, lacks a provider's SDK, or
+    names a default provider that is not served (`build_registry` would refuse it only at start-up)."""
     if not injected and not settings.providers and not settings.mock_provider:
         raise ConfigError(_NO_PROVIDER)
+    models: dict[str, tuple[str, ...]] = {
+        name: MOCK_MODELS if isinstance(p, MockProvider) else () for name, p in (injected or {}).items()
+    }
+    unconfigured: dict[str, str] = {}
     for row in CATALOG.values():
-        if row.name in settings.providers and row.name not in (injected or {}):
+        if row.name in models:
+            continue
+        provider_settings = settings.providers.get(row.name)
+        if provider_settings is None:
+            unconfigured[row.name] = row.key_var
+        else:
             ADAPTERS[row.kind].load()
+            models[row.name] = _models(row, provider_settings)[1]
+    if settings.mock_provider and "mock" not in models:
+        models["mock"] = MOCK_MODELS
+    _default_choice(settings, models, unconfigured)
 
 
 def build_registry(
@@ -124,7 +138,7 @@ def build_registry(
         )
     if not entries:
         raise ConfigError(_NO_PROVIDER)
-    default, default_model = _default_choice(settings, entries, unconfigured)
+    default, default_model = _default_choice(settings, {n: e.models for n, e in entries.items()}, unconfigured)
     return ProviderRegistry(
         entries,
         default_provider=default,
@@ -182,13 +196,18 @@ def _entry(
         timeout=timeout,
         retry=retry,
     )
-    default_model = provider_settings.default_model or row.default_model
-    models = row.models if default_model in row.models else (default_model, *row.models)
+    default_model, models = _models(row, provider_settings)
     return ProviderEntry(provider=provider, models=models, default_model=default_model, open_catalog=row.open_catalog)
 
 
+def _models(row: ProviderConfig, provider_settings: ProviderSettings) -> tuple[str, tuple[str, ...]]:
+    """A configured provider's default model and the models it lists (its default first if not a catalog one)."""
+    default_model = provider_settings.default_model or row.default_model
+    return default_model, row.models if default_model in row.models else (default_model, *row.models)
+
+
 def _default_choice(
-    settings: Settings, entries: Mapping[str, ProviderEntry], unconfigured: Mapping[str, str]
+    settings: Settings, entries: Mapping[str, tuple[str, ...]], unconfigured: Mapping[str, str]
 ) -> tuple[str, str | None]:
     """CHAT_DEFAULT_PROVIDER / CHAT_DEFAULT_MODEL, or the first configured provider and its default model."""
     default = _ALIASES.get(settings.default_provider or "", settings.default_provider)
@@ -198,7 +217,7 @@ def _default_choice(
         if sep and _ALIASES.get(prefix, prefix) in entries:
             default, model = _ALIASES.get(prefix, prefix), rest
         else:
-            default = next((name for name, e in entries.items() if model in e.models), None)
+            default = next((name for name, models in entries.items() if model in models), None)
     default = default or next(iter(entries))
     if default not in entries:
         if default in unconfigured:

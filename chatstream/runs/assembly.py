@@ -1,4 +1,5 @@
-"""Builds the stored assistant message from what a run produces, part by part."""
+"""Builds the stored assistant message from what a run produces, part by part; and rebuilds it from the
+chunks a run wrote (`ChunkAssembler`), for an answer whose producer died before storing it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,31 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from chatstream.models import Message, MessagePart, Usage
+from chatstream.protocol.chunks import (
+    Chunk,
+    File,
+    FinishStep,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    Start,
+    StartStep,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    ToolApprovalRequest,
+    ToolInputAvailable,
+    ToolInputError,
+    ToolInputStart,
+    ToolOutputAvailable,
+    ToolOutputDenied,
+    ToolOutputError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["MessageBuilder"]
+__all__ = ["ChunkAssembler", "MessageBuilder"]
 
 
 class MessageBuilder:
@@ -50,6 +71,10 @@ class MessageBuilder:
         if self._open_kind != "reasoning":
             self._piece("reasoning", "")
         self._open_meta = metadata
+
+    def end_part(self) -> None:
+        """Close the open text or reasoning part: what comes next starts a new one, even of the same kind."""
+        self._close()
 
     def step_start(self) -> None:
         self._close()
@@ -90,3 +115,102 @@ class MessageBuilder:
 
     def finish(self) -> None:
         self._close()
+
+
+class ChunkAssembler:
+    """Folds UI message stream chunks into a `MessageBuilder` the way the AI SDK client builds its message
+    (`processUIMessageStream`): the answer a reader saw, rebuilt from the stream buffer.
+
+    Also tracks what is still open (a text or reasoning part, a step), so whoever ends a stream its producer
+    left unfinished can close it well formed (`closing_chunks`).
+    """
+
+    def __init__(self, conversation_id: str, base: Message | None = None) -> None:
+        """`base`: the stored message this stream continues (an answer resumed after a tool approval)."""
+        self.conversation_id = conversation_id
+        self.base = base
+        self.builder: MessageBuilder | None = None
+        self.metadata: dict[str, Any] = {}
+        """The `start` chunk's message metadata (run, provider, model)."""
+        self._text: str | None = None
+        self._reasoning: str | None = None
+        self.step_open = False
+
+    def _require(self) -> MessageBuilder:
+        if self.builder is None:  # a stream always opens with `start`; be lenient about one that did not
+            self.builder = MessageBuilder("", self.conversation_id)
+        return self.builder
+
+    def apply(self, chunk: Chunk) -> None:
+        if isinstance(chunk, Start):
+            message_id = chunk.message_id or ""
+            base = self.base if self.base is not None and self.base.id == message_id else None
+            self.builder = MessageBuilder(message_id, self.conversation_id, base.parts if base else ())
+            if base is not None and base.usage is not None:
+                self.builder.usage = base.usage
+            self.metadata = dict(chunk.message_metadata or {})
+            return
+        builder = self._require()
+        match chunk:
+            case StartStep():
+                builder.step_start()
+                self.step_open = True
+            case FinishStep():
+                builder.finish()
+                self.step_open = False
+            case TextStart(id=part_id):
+                builder.finish()
+                self._text = part_id
+            case TextDelta(delta=delta):
+                builder.text(delta)
+            case TextEnd():
+                builder.finish()
+                self._text = None
+            case ReasoningStart(id=part_id):
+                builder.finish()
+                self._reasoning = part_id
+            case ReasoningDelta(delta=delta):
+                builder.reasoning(delta)
+            case ReasoningEnd(provider_metadata=metadata):
+                if metadata:
+                    builder.reasoning_metadata(metadata)
+                builder.finish()
+                self._reasoning = None
+            case ToolInputStart(tool_call_id=call_id, tool_name=name):
+                builder.tool(call_id, name, state="input-streaming")
+            case ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=value):
+                builder.tool(call_id, name, state="input-available", input=value)
+            case ToolInputError(tool_call_id=call_id, tool_name=name, input=value, error_text=text):
+                builder.tool(call_id, name, state="output-error", input=value, error_text=text)
+            case ToolApprovalRequest(tool_call_id=call_id, approval_id=approval_id):
+                self._update_tool(call_id, state="approval-requested", approval={"id": approval_id})
+            case ToolOutputAvailable(tool_call_id=call_id, output=output):
+                self._update_tool(call_id, state="output-available", output=output)
+            case ToolOutputError(tool_call_id=call_id, error_text=text):
+                self._update_tool(call_id, state="output-error", error_text=text)
+            case ToolOutputDenied(tool_call_id=call_id):
+                part = builder.tool_part(call_id)
+                approval = {**part.approval, "approved": False} if part is not None and part.approval else None
+                self._update_tool(call_id, state="output-denied", approval=approval)
+            case File(url=url, media_type=media_type):
+                builder.finish()
+                builder.parts.append(MessagePart(type="file", url=url, media_type=media_type))
+            case _:
+                pass  # finish, error, metadata and transient data parts add nothing to the stored parts
+
+    def _update_tool(self, call_id: str, **fields: Any) -> None:
+        builder = self._require()
+        part = builder.tool_part(call_id)
+        if part is not None and part.tool_name is not None:  # an output without its call: nothing to attach to
+            builder.tool(call_id, part.tool_name, **fields)
+
+    def closing_chunks(self) -> list[Chunk]:
+        """What a well-formed stream still needs before its error: the open part's end, then the step's."""
+        closing: list[Chunk] = []
+        if self._text is not None:
+            closing.append(TextEnd(id=self._text))
+        if self._reasoning is not None:
+            closing.append(ReasoningEnd(id=self._reasoning))
+        if self.step_open:
+            closing.append(FinishStep())
+        return closing

@@ -52,6 +52,7 @@ from chatstream.protocol.chunks import (
 from chatstream.providers.base import (
     ModelFinish,
     ModelReasoning,
+    ModelReasoningEnd,
     ModelReasoningSignature,
     ModelText,
     ModelToolCall,
@@ -61,6 +62,7 @@ from chatstream.providers.base import (
     ProviderRequest,
 )
 from chatstream.runs.assembly import MessageBuilder
+from chatstream.runs.persist import close_stream, log_run_end, until_stored
 from chatstream.runs.registry import RunRegistry
 from chatstream.runs.tooling import ToolCall, execute_tools, request_approvals, resolve_decisions
 from chatstream.settings import Settings
@@ -71,6 +73,7 @@ from chatstream.tools.base import ToolRegistry
 
 if TYPE_CHECKING:
     from chatstream.providers.base import Provider
+    from chatstream.runs.leases import KeptRun
 
 __all__ = ["Run", "RunDeps", "RunSpec"]
 
@@ -120,7 +123,7 @@ class Run:
         title: Callable[[], Coroutine[Any, Any, str]] | None = None,
         resume: tuple[SuspendedRun, Sequence[ApprovalDecision]] | None = None,
         existing: MessageBuilder | None = None,
-        on_heartbeat: Callable[[], Awaitable[None]] | None = None,
+        keep: Callable[[], KeptRun] | None = None,
         on_end: Callable[[Usage | None], Awaitable[None]] | None = None,
         history: list[Message] | None = None,
     ) -> None:
@@ -129,7 +132,8 @@ class Run:
         self.provider = provider
         self._title = title
         self._resume = resume
-        self._on_heartbeat = on_heartbeat
+        # Called when the run starts: the process's `LeaseKeeper` renews its leases until `_beat.cancel()`.
+        self._keep = keep
         self._on_end = on_end
         self.builder = existing or MessageBuilder(spec.message_id, spec.conversation.id)
         self.writer = StreamWriter(
@@ -137,11 +141,26 @@ class Run:
         )
         self.step = spec.step
         self.finish_reason: FinishReason = "stop"
+        # The finish the model reported before its stream failed (OpenRouter sends `length`, then an error):
+        # the stored message keeps it next to the error rather than a bare "error".
+        self._finish_before_error: FinishReason | None = None
         self.pending: list[PendingToolCall] = []
         self._step_open = False
         self._started = time.monotonic()
         self._seen_token = False
         self._history = history
+        self._local_stop: asyncio.Future[None] | None = None
+        self._stop_wanted = False
+        self._shutdown = False
+        self._beat: KeptRun | None = None
+
+    def request_stop(self, *, shutdown: bool = False) -> None:
+        """Stop this run like a user stop, from its own process: needs no backend (Redis may be gone at
+        shutdown). `shutdown` is what the final frame's `endedBy` says."""
+        self._stop_wanted = True
+        self._shutdown = self._shutdown or shutdown
+        if self._local_stop is not None and not self._local_stop.done():
+            self._local_stop.set_result(None)
 
     async def emit(self, chunk: Chunk) -> None:
         if isinstance(chunk, StartStep | FinishStep):
@@ -153,7 +172,7 @@ class Run:
     async def execute(self) -> None:
         spec, settings = self.spec, self.deps.settings
         self._started = time.monotonic()
-        heartbeat = asyncio.create_task(self._heartbeat(), name=f"heartbeat:{spec.run_id}")
+        heartbeat = self._keep() if self._keep is not None else None
         title_task = asyncio.create_task(self._title()) if self._title else None
         cause: EndCause = "error"
         error: AppError | None = None
@@ -178,8 +197,13 @@ class Run:
         except Exception as exc:  # top of the producer task: anything unexpected ends the stream cleanly
             log.exception("run %s failed", spec.run_id)
             error = AppError(f"internal error: {type(exc).__name__}")
-        finally:
-            heartbeat.cancel()
+        except BaseException:  # cancelled (a shutdown that could wait no longer): nothing left to end
+            if heartbeat is not None:
+                heartbeat.cancel()
+            raise
+        # The heartbeat beats on until the end is stored: that may wait for Redis to come back, and until
+        # then this run must not look dead to readers elsewhere (they would store a partial answer).
+        self._beat = heartbeat
         await self._end(cause, error, title_task)
 
     async def _race(self, work: Awaitable[EndCause], limit: float) -> EndCause:
@@ -188,9 +212,13 @@ class Run:
         deadline = loop.time() + limit
         task = asyncio.ensure_future(work)
         stop = asyncio.create_task(self.deps.registry.wait_stop(self.spec.run_id))
+        # A plain future, not another task: what `request_stop` resolves (shutdown, no backend needed).
+        local = self._local_stop = loop.create_future()
+        if self._stop_wanted:
+            local.set_result(None)
         try:
             while True:
-                waiting = {task} if stop.done() else {task, stop}
+                waiting = {task, local} if stop.done() else {task, stop, local}
                 done, _ = await asyncio.wait(
                     waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
                 )
@@ -199,7 +227,7 @@ class Run:
                 if not done:
                     cause: EndCause = "timeout"
                     break
-                if stop.exception() is None:
+                if local in done or stop.exception() is None:
                     cause = "stopped"
                     break
                 # The stop signal failed (its backend went away): that is no reason to end the answer.
@@ -219,17 +247,6 @@ class Run:
             self._seen_token = True
             self.deps.metrics.first_token.observe(time.monotonic() - self._started)
 
-    async def _heartbeat(self) -> None:
-        interval = self.deps.settings.heartbeat_seconds
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.deps.registry.heartbeat(self.spec.conversation.id, self.spec.run_id, ttl=3 * interval)
-                if self._on_heartbeat is not None:
-                    await self._on_heartbeat()
-            except AppError:
-                log.warning("heartbeat failed for run %s", self.spec.run_id)
-
     async def _end(self, cause: EndCause, error: AppError | None, title_task: asyncio.Task[str] | None) -> None:
         spec, deps = self.spec, self.deps
         self.builder.finish()
@@ -242,7 +259,7 @@ class Run:
             "timeout": "other",
             "max_steps": "tool-calls",
             "suspended": "tool-calls",
-            "error": "error",
+            "error": self._finish_before_error or "error",
         }[cause]
         # A run cut short (error, stop, timeout) still closes its step, so the stream stays well formed.
         final: list[bytes] = [encode_chunk(FinishStep())] if self._step_open else []
@@ -259,32 +276,38 @@ class Run:
                 error=error.message if error else None,
                 run_id=spec.run_id,
             )
-            await deps.store.save_message(message)
-            if cause == "suspended":
-                await deps.store.save_suspended_run(
-                    SuspendedRun(
-                        run_id=spec.run_id,
-                        conversation_id=spec.conversation.id,
-                        user_id=spec.user_id,
-                        message_id=spec.message_id,
-                        pending=tuple(self.pending),
-                        step=self.step,
-                        provider=spec.provider,
-                        model=spec.model,
-                        mood=spec.mood,
-                        web_search=spec.web_search,
-                    )
-                )
             # One read-modify-write of the conversation for everything the run learned about it.
             changes: dict[str, Any] = {}
             if title is not None:
                 changes["title"] = title
             if cause == "suspended":
                 changes["pending_run_id"] = spec.run_id
-            if changes:
-                conversation = await deps.store.get_conversation(spec.conversation.id)
-                if conversation is not None:
-                    await deps.store.put_conversation(msgspec.structs.replace(conversation, **changes))
+
+            async def persist() -> None:
+                # Every write replaces by id, so a retry after a half-done attempt repeats it harmlessly.
+                await deps.store.save_message(message)
+                if cause == "suspended":
+                    await deps.store.save_suspended_run(
+                        SuspendedRun(
+                            run_id=spec.run_id,
+                            conversation_id=spec.conversation.id,
+                            user_id=spec.user_id,
+                            message_id=spec.message_id,
+                            pending=tuple(self.pending),
+                            step=self.step,
+                            provider=spec.provider,
+                            model=spec.model,
+                            mood=spec.mood,
+                            web_search=spec.web_search,
+                        )
+                    )
+                if changes:
+                    conversation = await deps.store.get_conversation(spec.conversation.id)
+                    if conversation is not None:
+                        await deps.store.put_conversation(msgspec.structs.replace(conversation, **changes))
+
+            # Stored before the final frames (SPEC §7): a client that saw the end finds the answer.
+            await until_stored(persist, what="answer", run_id=spec.run_id, seconds=deps.settings.store_retry_seconds)
             if error is not None:
                 final.append(encode_chunk(ErrorChunk(error_text=error.message)))
             else:
@@ -296,16 +319,38 @@ class Run:
                     "usage": msgspec.to_builtins(self.builder.usage),
                 }
                 if cause in ("timeout", "max_steps", "stopped"):
-                    metadata["endedBy"] = cause
+                    metadata["endedBy"] = "shutdown" if cause == "stopped" and self._shutdown else cause
                 final.append(encode_chunk(Finish(finish_reason=reason, message_metadata=metadata)))
-            await self.writer.close(final)
+            await close_stream(
+                self.writer,
+                deps.buffer,
+                spec.conversation.id,
+                spec.run_id,
+                final,
+                seconds=deps.settings.store_retry_seconds,
+            )
         except AppError:
             log.exception("run %s could not be finalised", spec.run_id)
         finally:
+            if self._beat is not None:
+                self._beat.cancel()  # before the release: no beat may refresh a lease or a slot given up
             with contextlib.suppress(AppError):
                 await deps.registry.release(spec.conversation.id, spec.run_id)
             if self._on_end is not None:
-                await self._on_end(self.builder.usage)
+                try:
+                    await self._on_end(self.builder.usage)
+                except AppError as exc:
+                    log.warning("run %s could not settle its limits: %s", spec.run_id, exc.message)
+            log_run_end(
+                run=spec.run_id,
+                thread=spec.conversation.id,
+                user=spec.user_id,
+                provider=spec.provider,
+                model=spec.model,
+                finish_reason=reason,
+                output_tokens=self.builder.usage.output_tokens,
+                duration_ms=(time.monotonic() - self._started) * 1000,
+            )
 
     async def _wait_title(self, task: asyncio.Task[str] | None) -> str | None:
         if task is None:
@@ -405,9 +450,18 @@ class Run:
                         await emit(ReasoningDelta(id=reasoning_id, delta=text))
                         builder.reasoning(text)
                     case ModelReasoningSignature(signature=signature, redacted=redacted):
+                        if reasoning_id is None:  # a redacted block has no text: it opens its part here
+                            self._first_token()
+                            await close_open()
+                            reasoning_id = f"r{next(part_ids)}"
+                            await emit(ReasoningStart(id=reasoning_id))
                         key = "redactedData" if redacted else "signature"
                         reasoning_meta = {"anthropic": {key: signature}}
                         builder.reasoning_metadata(reasoning_meta)
+                    case ModelReasoningEnd():
+                        if reasoning_id is not None:
+                            await close_open()
+                            builder.end_part()  # the next block is a part of its own, with its own metadata
                     case ModelToolCallStart(id=call_id, name=name):
                         await close_open()
                         await emit(ToolInputStart(tool_call_id=call_id, tool_name=name))
@@ -431,10 +485,11 @@ class Run:
                     case ModelUsage(usage=usage):
                         builder.usage = builder.usage + usage
                     case ModelFinish(reason=reason):
-                        self.finish_reason = reason
+                        self.finish_reason = self._finish_before_error = reason
         finally:
             if text_id is not None or reasoning_id is not None:
                 with contextlib.suppress(AppError):
                     await close_open()
+        self._finish_before_error = None  # the stream ended cleanly: a later error is not the model's
         # Calls with invalid input come back too: their error is the result the model sees next step.
         return calls

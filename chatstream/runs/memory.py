@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = ["MemoryRunRegistry"]
 
@@ -15,34 +15,53 @@ __all__ = ["MemoryRunRegistry"]
 class MemoryRunRegistry:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._leases: dict[str, tuple[str, float]] = {}  # conversation -> (run_id, expires_at)
+        # conversation -> (run_id, alive until, held until); see `RunRegistry` for the two clocks.
+        self._leases: dict[str, tuple[str, float, float]] = {}
         self._stops: dict[str, asyncio.Event] = {}
         self._idempotency: dict[str, tuple[str, float]] = {}
 
-    def _holder(self, conversation_id: str) -> str | None:
+    def _lease(self, conversation_id: str) -> tuple[str, float, float] | None:
+        """The conversation's lease while it is held (alive or not); an expired one is dropped."""
         lease = self._leases.get(conversation_id)
-        if lease is None:
-            return None
-        if self._clock() >= lease[1]:
+        if lease is not None and self._clock() >= max(lease[1], lease[2]):
             del self._leases[conversation_id]
+            return None
+        return lease
+
+    def _holder(self, conversation_id: str) -> str | None:
+        """The run holding the conversation if it is alive."""
+        lease = self._lease(conversation_id)
+        if lease is None or self._clock() >= lease[1]:
             return None
         return lease[0]
 
-    async def acquire(self, conversation_id: str, run_id: str, *, ttl: float) -> str | None:
+    def _claim(self, conversation_id: str, run_id: str, ttl: float, hold: float | None) -> None:
+        now = self._clock()
+        self._leases[conversation_id] = (run_id, now + ttl, now + (ttl if hold is None else hold))
+
+    async def acquire(self, conversation_id: str, run_id: str, *, ttl: float, hold: float | None = None) -> str | None:
         holder = self._holder(conversation_id)
         if holder is not None:
             return holder
-        self._leases[conversation_id] = (run_id, self._clock() + ttl)
+        self._claim(conversation_id, run_id, ttl, hold)
         return None
 
-    async def heartbeat(self, conversation_id: str, run_id: str, *, ttl: float) -> bool:
-        if self._holder(conversation_id) != run_id:
-            return False
-        self._leases[conversation_id] = (run_id, self._clock() + ttl)
-        return True
+    async def heartbeat(self, conversation_id: str, run_id: str, *, ttl: float, hold: float | None = None) -> bool:
+        return (await self.renew([(conversation_id, run_id)], ttl=ttl, hold=hold))[0]
+
+    async def renew(self, leases: Sequence[tuple[str, str]], *, ttl: float, hold: float | None = None) -> list[bool]:
+        held: list[bool] = []
+        for conversation_id, run_id in leases:
+            lease = self._lease(conversation_id)
+            ok = lease is not None and lease[0] == run_id
+            if ok:
+                self._claim(conversation_id, run_id, ttl, hold)
+            held.append(ok)
+        return held
 
     async def release(self, conversation_id: str, run_id: str) -> None:
-        if self._holder(conversation_id) == run_id:
+        lease = self._lease(conversation_id)
+        if lease is not None and lease[0] == run_id:
             del self._leases[conversation_id]
         self._stops.pop(run_id, None)
 

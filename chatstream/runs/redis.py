@@ -1,6 +1,10 @@
 """`RunRegistry` on Redis: leases, cross-instance stop and idempotency keys shared by every instance.
 
-Keys: `{prefix}:run:{conversation}` holds the active run id with a PX lease the producer refreshes;
+Keys: `{prefix}:run:{conversation}` holds the active run id with a short PX lease, its liveness, that
+readers check; `{prefix}:hold:{conversation}` names the same run with a long PX lease, its holding (see
+`chatstream.runs.registry`); the producer's process renews both for all its runs in one `renew.lua` call.
+The liveness key keeps its name and meaning from before holding existed, so instances of an older version
+sharing the Redis during a rolling deploy still see each other's runs.
 `{prefix}:stopreq:{run}` records a stop request and `{prefix}:stop:{run}` is the channel that announces
 it; `{prefix}:idem:{key}` binds an idempotency key.
 
@@ -25,6 +29,8 @@ from redis.exceptions import RedisError
 from chatstream.redis_client import load_script, unavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import redis.asyncio as aioredis
     from redis.asyncio.client import PubSub
 
@@ -51,7 +57,7 @@ class RedisRunRegistry:
         self._prefix = prefix
         self._stop_ms = _ms(stop_ttl)
         self._acquire = load_script(redis, _LUA, "acquire.lua")
-        self._heartbeat = load_script(redis, _LUA, "heartbeat.lua")
+        self._renew = load_script(redis, _LUA, "renew.lua")
         self._release = load_script(redis, _LUA, "release.lua")
         self._stop = load_script(redis, _LUA, "stop.lua")
         self._claim = load_script(redis, _LUA, "claim.lua")
@@ -66,18 +72,29 @@ class RedisRunRegistry:
     def _key(self, kind: str, ident: str) -> str:
         return f"{self._prefix}:{kind}:{ident}"
 
-    async def acquire(self, conversation_id: str, run_id: str, *, ttl: float) -> str | None:
+    async def acquire(self, conversation_id: str, run_id: str, *, ttl: float, hold: float | None = None) -> str | None:
+        keys = [self._key("run", conversation_id), self._key("hold", conversation_id)]
         with unavailable("run registry"):
-            holder = await self._acquire(keys=[self._key("run", conversation_id)], args=[run_id, _ms(ttl)])
+            holder = await self._acquire(keys=keys, args=[run_id, _ms(ttl), _ms(ttl if hold is None else hold)])
         return None if holder is None else _text(holder)
 
-    async def heartbeat(self, conversation_id: str, run_id: str, *, ttl: float) -> bool:
+    async def heartbeat(self, conversation_id: str, run_id: str, *, ttl: float, hold: float | None = None) -> bool:
+        return (await self.renew([(conversation_id, run_id)], ttl=ttl, hold=hold))[0]
+
+    async def renew(self, leases: Sequence[tuple[str, str]], *, ttl: float, hold: float | None = None) -> list[bool]:
+        if not leases:
+            return []
+        keys: list[str] = []
+        args: list[str | int] = [_ms(ttl), _ms(ttl if hold is None else hold)]
+        for conversation_id, run_id in leases:
+            keys += [self._key("run", conversation_id), self._key("hold", conversation_id)]
+            args.append(run_id)
         with unavailable("run registry"):
-            held = await self._heartbeat(keys=[self._key("run", conversation_id)], args=[run_id, _ms(ttl)])
-        return bool(held)
+            reply = await self._renew(keys=keys, args=args)
+        return [flag == "1" for flag in _text(reply)]
 
     async def release(self, conversation_id: str, run_id: str) -> None:
-        keys = [self._key("run", conversation_id), self._key("stopreq", run_id)]
+        keys = [self._key("run", conversation_id), self._key("hold", conversation_id), self._key("stopreq", run_id)]
         with unavailable("run registry"):
             await self._release(keys=keys, args=[run_id])
 

@@ -4,24 +4,37 @@ idempotency), storing the user message, then handing the run to a background tas
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from chatstream.errors import AppError, ConflictError, ForbiddenError, NotFoundError
+from chatstream.errors import (
+    AppError,
+    ConflictError,
+    ForbiddenError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    ShuttingDownError,
+)
 from chatstream.models import ApprovalDecision, ChatRequest, Conversation, Message, Principal, Usage, new_id
 from chatstream.providers.registry import is_reasoning_model
 from chatstream.providers.titles import heuristic_title
 from chatstream.runs.assembly import MessageBuilder
 from chatstream.runs.executor import Run, RunSpec
+from chatstream.runs.leases import LeaseKeeper
+from chatstream.runs.local import LocalRuns
+from chatstream.runs.persist import log_run_end
+from chatstream.runs.recovery import recover_lost_answer
 
 if TYPE_CHECKING:
     from chatstream.limits import Admission, Limits
     from chatstream.providers.base import Provider
     from chatstream.providers.registry import ProviderRegistry
     from chatstream.runs.executor import RunDeps
+    from chatstream.runs.leases import KeptRun
 
 __all__ = ["RunHandle", "RunService"]
 
@@ -32,6 +45,16 @@ RELEASE_WAIT = 10.0
 """How long an approval waits for the suspending run to let go (it may settle a title for up to 5 s)."""
 
 Titler = Callable[["Provider", str, str], Awaitable[str]]
+
+_fingerprint_encoder = msgspec.json.Encoder()
+
+
+def request_fingerprint(request: ChatRequest) -> str:
+    """What an idempotency key is bound to: a hash of the normalised request, so a retry is recognised
+    whatever JSON spelling or shape it arrives in. `stream` is left out: it is how the answer is delivered
+    (an `Accept` header can change it), not what is asked."""
+    encoded = _fingerprint_encoder.encode(msgspec.structs.replace(request, stream=True))
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
 class RunHandle(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,13 +83,31 @@ class RunService:
         self.providers = providers
         self.limits = limits
         self.titler = titler
-        self._tasks: dict[asyncio.Task[None], str] = {}
-        self._local_runs: set[str] = set()
-        """Runs executing here, with their conversation (to stop them cleanly at shutdown)."""
+        self.local = LocalRuns()
+        """The runs executing in this process (and whether it drains for shutdown)."""
+        settings = deps.settings
+        self.leases = LeaseKeeper(
+            deps.registry,
+            limits,
+            interval=settings.heartbeat_seconds,
+            ttl=3 * settings.heartbeat_seconds,
+            hold=settings.run_lease_seconds,
+            metrics=deps.metrics,
+        )
+        """Renews the leases of this process's runs, all in one round trip per beat."""
 
     @property
     def active_tasks(self) -> int:
-        return len(self._tasks)
+        return len(self.local)
+
+    @property
+    def draining(self) -> bool:
+        """True from the start of a shutdown: no run is admitted (503) and `/readyz` says unavailable."""
+        return self.local.draining
+
+    def _refuse_if_draining(self) -> None:
+        if self.local.draining:
+            raise ShuttingDownError()
 
     async def owned_conversation(self, principal: Principal, conversation_id: str, *, write: bool) -> Conversation:
         """The conversation if the caller may use it: 404 when missing, 403 when someone else's
@@ -81,6 +122,7 @@ class RunService:
     async def start(
         self, principal: Principal, request: ChatRequest, *, ip: str, idempotency_key: str | None = None
     ) -> RunHandle:
+        self._refuse_if_draining()  # before anything is written or an idempotency key is bound
         store, registry = self.deps.store, self.deps.registry
         conversation_id = request.conversation_id or new_id()
         conversation = await store.get_conversation(conversation_id)
@@ -90,13 +132,16 @@ class RunService:
         run_id = new_id("run-")
         message_id = new_id("msg-")
         if idempotency_key:
+            # The fingerprint rides as a fourth word of the claimed value: no new record, and a value
+            # written before fingerprints existed (three words) still answers its retries.
+            fingerprint = request_fingerprint(request)
             earlier = await registry.claim_idempotency(
                 f"idem:{principal.user_id}:{idempotency_key}",
-                f"{conversation_id} {run_id} {message_id}",
+                f"{conversation_id} {run_id} {message_id} {fingerprint}",
                 ttl=IDEMPOTENCY_TTL,
             )
             if earlier is not None:
-                handle = await self._earlier_run(earlier, provider.name, model)
+                handle = await self._earlier_run(earlier, provider.name, model, fingerprint)
                 if handle is not None:
                     return handle
         spec = RunSpec(
@@ -170,10 +215,14 @@ class RunService:
         if conversation is not None and conversation.pending_run_id == run_id:
             await self.deps.store.put_conversation(msgspec.structs.replace(conversation, pending_run_id=None))
 
-    async def _earlier_run(self, earlier: str, provider: str, model: str) -> RunHandle | None:
+    async def _earlier_run(self, earlier: str, provider: str, model: str, fingerprint: str) -> RunHandle | None:
         """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
-        attempt never started a run (it failed admission), so this one may."""
-        conversation_id, run_id, message_id = earlier.split(" ")
+        attempt never started a run (it failed admission), so this one may. A different request under the
+        key is refused (422) whether or not the first one started: the key stays bound to the first, and an
+        answer to one request must never pass for another's."""
+        conversation_id, run_id, message_id, *rest = earlier.split(" ")
+        if rest and rest[0] != fingerprint:
+            raise IdempotencyKeyReusedError()
         info = await self.deps.buffer.info(conversation_id)
         started = info is not None and info.run_id == run_id
         if not started:
@@ -215,9 +264,12 @@ class RunService:
         existing: MessageBuilder | None = None,
         before_start: Callable[[], Awaitable[object]] | None = None,
     ) -> RunHandle:
+        self._refuse_if_draining()
         deps = self.deps
         conversation_id = spec.conversation.id
-        holder = await deps.registry.acquire(conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds)
+        holder = await deps.registry.acquire(
+            conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds, hold=deps.settings.run_lease_seconds
+        )
         if holder is not None:
             raise ConflictError(
                 "a generation is already running for this conversation; reconnect to its stream",
@@ -238,6 +290,9 @@ class RunService:
                 )
             if before_start is not None:
                 await before_start()
+            if not new:
+                # Before the new user message, so the conversation keeps its order: the lost answer first.
+                await self._recover_previous(conversation_id, spec.run_id)
             if new:
                 await deps.store.put_conversation(spec.conversation)
             # Independent writes, in parallel: with Redis each is a round trip on the way to the first token.
@@ -254,9 +309,8 @@ class RunService:
             raise
         limits = self.limits
 
-        async def on_heartbeat() -> None:
-            if limits is not None and admission is not None:
-                await limits.refresh(admission)
+        def keep() -> KeptRun:
+            return self.leases.keep(conversation_id, spec.run_id, admission)
 
         async def on_end(usage: Usage | None) -> None:
             if limits is not None and admission is not None:
@@ -271,13 +325,10 @@ class RunService:
             title=title,
             resume=resume,  # type: ignore[arg-type]
             existing=existing,
-            on_heartbeat=on_heartbeat,
+            keep=keep,
             on_end=on_end,
         )
-        task = asyncio.create_task(run.execute(), name=f"run:{spec.run_id}")
-        self._tasks[task] = conversation_id
-        self._local_runs.add(spec.run_id)
-        task.add_done_callback(self._forget)
+        self.local.spawn(run)
         return RunHandle(
             conversation_id=conversation_id,
             run_id=spec.run_id,
@@ -297,6 +348,7 @@ class RunService:
         ip: str,
     ) -> RunHandle:
         """Resume a run suspended for approval, on any instance; each run is decided once (409 after)."""
+        self._refuse_if_draining()
         store, registry = self.deps.store, self.deps.registry
         # Ownership first: someone else's attempt learns nothing about the run and marks nothing.
         conversation = await self.owned_conversation(principal, conversation_id, write=True)
@@ -385,29 +437,58 @@ class RunService:
         await self.owned_conversation(principal, conversation_id, write=True)
         return await self.deps.registry.request_stop(conversation_id)
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        self._local_runs.discard(task.get_name().removeprefix("run:"))
-
     def is_local(self, run_id: str) -> bool:
         """True while `run_id` executes in this process."""
-        return run_id in self._local_runs
+        return self.local.is_local(run_id)
 
-    async def aclose(self, grace: float = 5.0) -> None:
-        """Shutdown: runs get `grace` seconds to finish; the rest are stopped like a user stop (they store
-        what they produced and end their streams), and only what still hangs after that is cancelled."""
-        if not self._tasks:
+    async def recover_lost(self, conversation_id: str, run_id: str) -> bool:
+        """`run_id`'s producer is gone (its liveness lapsed): store its partial answer from the stream and end
+        the stream with the error, exactly once across instances. True when this call stored it."""
+        if self.local.is_local(run_id):
+            return False  # alive by definition: it stores its own answer
+        message = await recover_lost_answer(self.deps.buffer, self.deps.store, conversation_id, run_id)
+        if message is None:
+            return False
+        self.deps.metrics.runs_ended["lost"] += 1
+        conversation = await self.deps.store.get_conversation(conversation_id)
+        log.warning("run %s: its producer stopped; its partial answer %s is stored", run_id, message.id)
+        log_run_end(
+            run=run_id,
+            thread=conversation_id,
+            user=conversation.user_id if conversation is not None else "",
+            provider=message.provider or "",
+            model=message.model or "",
+            finish_reason="error",
+            output_tokens=0,
+            duration_ms=None,
+            recovered=True,
+        )
+        return True
+
+    async def _recover_previous(self, conversation_id: str, run_id: str) -> None:
+        """Called holding the conversation for `run_id`: an earlier run whose stream never ended lost its
+        producer (it let go of the conversation without a final frame), and its answer is stored now,
+        before `create` replaces its stream."""
+        info = await self.deps.buffer.info(conversation_id)
+        if info is None or info.done or info.run_id == run_id:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-        if not pending:
-            return
-        for task in pending:
-            try:
-                await self.deps.registry.request_stop(self._tasks.get(task, ""))
-            except AppError:
-                log.warning("could not signal a stop at shutdown; the run will be cancelled")
-        _, pending = await asyncio.wait(pending, timeout=3.0)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        try:
+            await self.recover_lost(conversation_id, info.run_id)
+        except AppError as exc:  # the new message must not fail for the old answer's sake
+            log.warning("could not store the answer of lost run %s: %s", info.run_id, exc.message)
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Shutdown, first part: admit no run from now on; running runs get `grace` seconds (default
+        `shutdown_grace_seconds`), then are stopped like a user stop. Returns once none is left."""
+        await self.local.drain(self.deps.settings.shutdown_grace_seconds if grace is None else grace)
+
+    def hurry(self) -> None:
+        """Cut a drain's grace short: stop every run now."""
+        self.local.hurry()
+
+    async def aclose(self) -> None:
+        """Lifespan shutdown: the server has stopped serving, so whatever grace there was is over. Runs still
+        going are stopped like a user stop (they store what they produced and end their streams); only what
+        still hangs after that is cancelled."""
+        await self.local.aclose()
+        await self.leases.aclose()

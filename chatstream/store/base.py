@@ -34,6 +34,15 @@ class ConversationStore(Protocol):
         across an approval). Touches the conversation's `updated_at`."""
         ...
 
+    async def save_message_once(self, message: Message) -> bool:
+        """Store `message` unless a message with its id already carries its `run_id`, atomically; True when
+        stored. How instances that find a run's producer dead store its partial answer exactly once: the
+        first stores it, the others (and a producer that already stored its own) win nothing. A message of
+        another run with the same id (the first half of an answer paused for approval) is replaced. Nothing
+        is stored into a conversation that does not exist (deleted meanwhile). The run's own final
+        `save_message` replaces whatever this stored."""
+        ...
+
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None: ...
 
     async def list_messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:

@@ -52,6 +52,18 @@ class MemoryConversationStore:
         if conversation is not None:
             self._conversations[conversation.id] = msgspec.structs.replace(conversation, updated_at=now_ms())
 
+    async def save_message_once(self, message: Message) -> bool:
+        if not message.run_id:
+            raise ValueError("save_message_once needs a message with a run_id")
+        # No await between the check and the write: atomic on the event loop.
+        if message.conversation_id not in self._conversations:
+            return False
+        existing = next((m for m in self._messages.get(message.conversation_id, ()) if m.id == message.id), None)
+        if existing is not None and existing.run_id == message.run_id:
+            return False
+        await self.save_message(message)
+        return True
+
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
         return next((m for m in self._messages.get(conversation_id, ()) if m.id == message_id), None)
 

@@ -102,10 +102,20 @@ class RedisConversationStore:
         return None if reply is None else _decode_conversation(reply[0], reply[1])
 
     async def save_message(self, message: Message) -> None:
+        await self._save_message(message, once_run="")
+
+    async def save_message_once(self, message: Message) -> bool:
+        # A message without a run id cannot be told apart from another run's: the empty once_run would turn
+        # the call into an unconditional write, so refuse it instead.
+        if not message.run_id:
+            raise ValueError("save_message_once needs a message with a run_id")
+        return await self._save_message(message, once_run=message.run_id)
+
+    async def _save_message(self, message: Message, *, once_run: str) -> bool:
         cid = message.conversation_id
         keys = [self._key("msgs", cid), self._key("msgids", cid), self._key("conv", cid)]
-        args = [self._prefix, cid, message.id, _encode(_Record(r=message)), now_ms()]
-        await self._call("save_message", keys, args)
+        args = [self._prefix, cid, message.id, _encode(_Record(r=message)), now_ms(), once_run]
+        return bool(await self._call("save_message", keys, args))
 
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
         with unavailable("conversation store"):

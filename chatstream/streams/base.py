@@ -41,8 +41,15 @@ class StreamBuffer(Protocol):
         """Start an empty stream for `run_id`, discarding whatever `stream_id` held before."""
         ...
 
-    async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
-        """Append frames in order, in one write. `final` ends the stream and starts its expiry."""
+    async def append(
+        self, stream_id: str, frames: Sequence[bytes], *, final: bool = False, run_id: str | None = None
+    ) -> None:
+        """Append frames in order, in one write. `final` ends the stream and starts its expiry.
+
+        Raises `KeyError` when the stream is not open (missing, ended, or taken over by a new run). `run_id`
+        makes that check explicit for an instance that did not create the stream: another instance ending
+        a dead producer's stream must never write into the conversation's next run.
+        """
         ...
 
     async def read(self, stream_id: str, after: str | None, *, block: float = 0.0) -> ReadResult | None:

@@ -60,9 +60,11 @@ class MemoryStreamBuffer:
         if old is not None:
             old.changed.set()
 
-    async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
+    async def append(
+        self, stream_id: str, frames: Sequence[bytes], *, final: bool = False, run_id: str | None = None
+    ) -> None:
         stream = self._get(stream_id)
-        if stream is None or stream.done:
+        if stream is None or stream.done or (run_id is not None and stream.run_id != run_id):
             raise KeyError(f"stream {stream_id!r} is not open")
         stream.frames.extend(frames)
         if final:

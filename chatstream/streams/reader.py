@@ -2,31 +2,49 @@
 
 Every HTTP response that streams, the first one included, is one of these readers. A reader never talks
 to the run: it reads the buffer, and checks the run's lease when the buffer is quiet, so a producer that
-died (its instance crashed) ends the reader with an error within a few seconds instead of a hang.
+died (its instance crashed) ends the reader with an error within a few seconds instead of a hang; the
+first reader to notice also has the dead run's answer stored (`on_lost`).
+
+When this instance shuts down, a reader of a run produced elsewhere has nothing to wait for here: it stops
+after the last whole batch, without a final frame (`StreamHandoffError`), and its client reconnects, with
+its cursor, to an instance that stays.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
-from chatstream.errors import AppError, StreamGoneError
+from chatstream.errors import AppError, ShuttingDownError, StreamGoneError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from chatstream.runs.registry import RunRegistry
     from chatstream.streams.base import StreamBuffer, StreamEntry
 
-__all__ = ["PING", "ProducerLostError", "follow"]
+__all__ = ["PING", "PRODUCER_LOST", "ProducerLostError", "StreamHandoffError", "follow"]
 
 PING = None
 """Yielded by `follow` when the stream has been silent for a ping interval."""
 
 
+PRODUCER_LOST = "the instance producing this answer stopped; the answer is incomplete"
+"""The error a reader ends with, and the stored answer carries, when the run's producer died."""
+
+log = logging.getLogger("chatstream.streams")
+
+
 class ProducerLostError(AppError):
     status_code = 502
     code = "producer_lost"
+
+
+class StreamHandoffError(ShuttingDownError):
+    """This instance is shutting down and the run is produced elsewhere: the reader ends cleanly after its
+    last whole batch, with no final frame, so the client resumes from its cursor on another instance (the
+    AI SDK sees a stream without `finish`; a non-streaming answer becomes a 503 to retry)."""
 
 
 async def follow(
@@ -39,6 +57,8 @@ async def follow(
     ping_interval: float,
     poll: float = 1.0,
     is_local: Callable[[str], bool] | None = None,
+    on_lost: Callable[[str, str], Awaitable[object]] | None = None,
+    draining: Callable[[], bool] | None = None,
 ) -> AsyncIterator[list[StreamEntry] | None]:
     """Yield batches of entries after `after` until the stream's final one; `PING` after each silent interval.
 
@@ -46,6 +66,11 @@ async def follow(
     lapsed without a final frame. `is_local(run_id)` says the run executes in this process: then it is
     alive by definition, and the lease is not consulted (an overloaded event loop can be late with a
     heartbeat; that must not end the streams of runs that are still going).
+
+    `on_lost(stream_id, run_id)` is awaited when the producer is found dead: it stores the partial answer
+    and ends the stream with its error frame (exactly once across instances), which this reader then
+    relays like any frame. `draining()` true while this instance shuts down: a run produced elsewhere is
+    then left with `StreamHandoffError` after the last whole batch.
     """
     cursor = after
     last_sent = time.monotonic()
@@ -59,18 +84,31 @@ async def follow(
             last_sent = time.monotonic()
         if result.done:
             return
+        local = is_local is not None and is_local(run_id)
+        if draining is not None and not local and draining():
+            raise StreamHandoffError("this instance is shutting down; resume the stream on another one")
         if result.entries:
             continue
         if time.monotonic() - last_sent >= ping_interval:
             yield PING
             last_sent = time.monotonic()
-        if (is_local is None or not is_local(run_id)) and await registry.active(stream_id) != run_id:
+        if not local and await registry.active(stream_id) != run_id:
             # The lease is gone. The run writes its final frames before releasing it, so read once more:
             # if the end is there it was a normal finish racing this check.
             result = await buffer.read(stream_id, cursor)
+            if result is not None and not result.done and on_lost is not None:
+                try:
+                    await on_lost(stream_id, run_id)
+                except AppError as exc:  # the reader still ends with the error, only the answer is not stored
+                    log.warning("could not store the answer of lost run %s: %s", run_id, exc.message)
+                except Exception:  # a reader always ends with a whole frame, whatever recovery did
+                    log.exception("storing the answer of lost run %s failed", run_id)
+                # The end is in the stream now (written by us or by another reader that got there first);
+                # wait a little for it rather than inventing a different one.
+                result = await buffer.read(stream_id, cursor, block=poll)
             if result is not None:
                 if result.entries:
                     yield result.entries
                 if result.done:
                     return
-            raise ProducerLostError("the instance producing this stream stopped; the answer is incomplete")
+            raise ProducerLostError(PRODUCER_LOST)

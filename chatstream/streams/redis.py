@@ -136,15 +136,26 @@ class RedisStreamBuffer:
         self._writing[stream_id] = _Writing(run_id)
         self._mirror.open(stream_id, run_id)
 
-    async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
+    async def append(
+        self, stream_id: str, frames: Sequence[bytes], *, final: bool = False, run_id: str | None = None
+    ) -> None:
         writing = self._writing.get(stream_id)
+        mirror = self._mirror.get(stream_id)
+        if run_id is not None:
+            # Not the run this instance writes (if any): neither its numbering nor its copy applies.
+            if writing is not None and writing.run_id != run_id:
+                writing = None
+            if mirror is not None and mirror.run_id != run_id:
+                mirror = None
         if writing is not None:
             writing.seq += 1
             if final:
                 del self._writing[stream_id]
-        batch = _Batch(
-            stream_id, frames, final, writing, self._mirror.get(stream_id), asyncio.get_running_loop().create_future()
-        )
+        elif run_id is not None:
+            # A stream another instance created: append_many checks the run (seq 0 leaves the batch
+            # unnumbered, so a retried call could repeat it; these are one-off final frames).
+            writing = _Writing(run_id)
+        batch = _Batch(stream_id, frames, final, writing, mirror, asyncio.get_running_loop().create_future())
         if self._busy:
             self._queue.append(batch)  # rides the round trip after the one in flight
             await batch.future
@@ -245,6 +256,14 @@ class RedisStreamBuffer:
         for raw in partial:
             final = _decode(raw, entries, skip=(index or 0) + 1)
         for raw in rest:
+            if final:
+                # Nothing after a run's final entry is its own: the conversation's next run may already have
+                # started in the same stream (a send right after the end, or right after a lost run's end).
+                break
+            if entry_id and _is_marker(raw):
+                # A new run's first entry after the reader's cursor: the run it follows was replaced (the
+                # memory twin and a blocked read answer the same), never a stream to read on into.
+                return None
             final = _decode(raw, entries)
         # done: the entries end with the final one, or the cursor already sits at the end of a done stream.
         # (When COUNT cut `rest` short, its last entry is not the final one and done stays False.)
@@ -329,6 +348,12 @@ def _decode(raw: Any, out: list[StreamEntry], *, skip: int = 0) -> bool:
         for k in range(skip, len(frames)):
             out.append(StreamEntry(entry_id if k == last else f"{entry_id}.{k}", frames[k]))
     return fields.get(b"d") == b"1"
+
+
+def _is_marker(raw: Any) -> bool:
+    """Whether a raw entry is a run's first one (`r`, written by create.lua and nothing else)."""
+    fields = raw[1]
+    return b"r" in fields if isinstance(fields, dict) else bool(fields) and fields[0] == b"r"
 
 
 def _stream_entries(reply: Any) -> list[Any]:

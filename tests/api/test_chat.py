@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -365,9 +366,12 @@ async def test_hs256_jwt_bearer_tokens() -> None:
     from tests.api.conftest import make_settings
 
     app = create_app(make_settings(jwt_secret=Secret("s3cret-key-for-tests-0123456789ab")))
-    good = jwt.encode({"sub": "carol", "tier": "premium"}, "s3cret-key-for-tests-0123456789ab", algorithm="HS256")
-    forged = jwt.encode({"sub": "carol"}, "another-secret-key-0123456789abcdef", algorithm="HS256")
-    no_sub = jwt.encode({"tier": "premium"}, "s3cret-key-for-tests-0123456789ab", algorithm="HS256")
+    exp = int(time.time()) + 3600  # tokens need an `exp` by default (CHAT_JWT_REQUIRE_EXP)
+    good = jwt.encode(
+        {"sub": "carol", "tier": "premium", "exp": exp}, "s3cret-key-for-tests-0123456789ab", algorithm="HS256"
+    )
+    forged = jwt.encode({"sub": "carol", "exp": exp}, "another-secret-key-0123456789abcdef", algorithm="HS256")
+    no_sub = jwt.encode({"tier": "premium", "exp": exp}, "s3cret-key-for-tests-0123456789ab", algorithm="HS256")
     async with AsyncTestClient(app) as c:
         r = await c.post("/api/chat", json=PARTS, headers={"Authorization": f"Bearer {good}"})
         assert r.status_code == 200

@@ -140,8 +140,10 @@ class SplitStreamBuffer:
     async def create(self, stream_id: str, run_id: str) -> None:
         await self.writer.create(stream_id, run_id)
 
-    async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
-        await self.writer.append(stream_id, frames, final=final)
+    async def append(
+        self, stream_id: str, frames: Sequence[bytes], *, final: bool = False, run_id: str | None = None
+    ) -> None:
+        await self.writer.append(stream_id, frames, final=final, run_id=run_id)
 
     async def read(self, stream_id: str, after: str | None, *, block: float = 0.0) -> ReadResult | None:
         return await self.reader.read(stream_id, after, block=block)

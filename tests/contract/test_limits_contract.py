@@ -243,6 +243,30 @@ async def test_unrefreshed_lease_expires_like_a_killed_instance(backend: Backend
     assert not await backend.limiter.refresh(crashed.lease_key, "crashed", 3000)
 
 
+async def test_refresh_many_extends_live_leases_and_reports_lapsed_ones(backend: Backend) -> None:
+    limits = backend.limits(max_concurrent_runs=1, lease_ttl=3.0)
+    bob = Principal(user_id="bob", tier="free")
+    a = await limits.admit(FREE, "1.1.1.1", run_id="a")
+    b = await limits.admit(bob, "1.1.1.1", run_id="b")
+    settled = await backend.limits(max_concurrent_runs=1, lease_ttl=3.0).admit(
+        Principal(user_id="carol", tier="free"), "1.1.1.1", run_id="c"
+    )
+    await limits.settle(settled, None)
+    unleased = await backend.limits(max_concurrent_runs=0).admit(FREE, "1.1.1.1", run_id="free-running")
+    backend.clock.advance(2.5)
+    # One answer per admission, in order; a settled lease is not re-taken, one without a lease is fine.
+    assert await limits.refresh_many([a, settled, unleased, b]) == [True, False, True, True]
+    assert await limits.refresh_many([]) == []
+    backend.clock.advance(2.5)  # 5 s after admission: both slots are taken only thanks to the batched refresh
+    for user in (FREE, bob):
+        with pytest.raises(RateLimitedError) as info:
+            await limits.admit(user, "1.1.1.1", run_id="next")
+        assert info.value.limit == "concurrent_runs"
+    backend.clock.advance(1)  # 3.5 s without a refresh: both lapsed, and a late refresh_many says so
+    assert await limits.refresh_many([a, b]) == [False, False]
+    await limits.admit(FREE, "1.1.1.1", run_id="next")
+
+
 # -- atomicity: all or nothing ---------------------------------------------------------------------------
 
 
@@ -357,6 +381,8 @@ async def test_unreachable_redis_fails_closed_by_default() -> None:
         admission = await Limits(MemoryRateLimiter(), tokens_per_day={"free": 10}).admit(FREE, "1.1.1.1", run_id="a")
         await limits.refresh(admission)
         await limits.settle(admission, Usage(output_tokens=5))
+        leased = await Limits(MemoryRateLimiter()).admit(FREE, "1.1.1.1", run_id="b")
+        assert await limits.refresh_many([leased]) is None  # unknown, not lapsed: the caller keeps trying
     finally:
         await client.aclose()
 

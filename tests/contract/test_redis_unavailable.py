@@ -66,6 +66,7 @@ def operations(client: aioredis.Redis) -> dict[str, Callable[[], Awaitable[objec
         "store.ping": store.ping,
         "registry.acquire": lambda: registry.acquire("c1", "r1", ttl=5),
         "registry.heartbeat": lambda: registry.heartbeat("c1", "r1", ttl=5),
+        "registry.renew": lambda: registry.renew([("c1", "r1"), ("c2", "r2")], ttl=5, hold=60),
         "registry.active": lambda: registry.active("c1"),
         "registry.stop": lambda: registry.request_stop("c1"),
         "registry.wait_stop": lambda: registry.wait_stop("r1"),

@@ -191,3 +191,75 @@ async def test_idempotency_claims_expire(env: Env) -> None:
 
 async def test_ping(run_registry: RunRegistry) -> None:
     await run_registry.ping()
+
+
+# -- two clocks: liveness (`ttl`, what readers check) and holding (`hold`, what a paused producer keeps) -----
+
+
+async def test_lapsed_liveness_looks_dead_but_the_paused_holder_carries_on(env: Env) -> None:
+    producer, reader = env.run_registry(), env.run_registry()
+    assert await producer.acquire("c1", "run-1", ttl=0.3, hold=10) is None
+    await env.elapse(0.45)  # the producer's process stalled: no renewal
+    assert await reader.active("c1") is None  # readers elsewhere see a dead producer
+    assert await reader.request_stop("c1") is None
+    # Nobody claimed the conversation meanwhile: the producer's next renewal keeps it, and it is alive again.
+    assert await producer.renew([("c1", "run-1")], ttl=0.3, hold=10) == [True]
+    assert await reader.active("c1") == "run-1"
+    assert await reader.acquire("c1", "run-2", ttl=10) == "run-1"
+
+
+async def test_a_claim_on_a_lapsed_holder_takes_the_conversation_over(env: Env) -> None:
+    producer, other = env.run_registry(), env.run_registry()
+    assert await producer.acquire("c1", "run-1", ttl=0.3, hold=10) is None
+    await env.elapse(0.45)
+    assert await other.acquire("c1", "run-2", ttl=10, hold=10) is None  # the holder is presumed dead
+    # The paused producer comes back: it learns it lost the conversation, and takes nothing back.
+    assert await producer.renew([("c1", "run-1")], ttl=10, hold=10) == [False]
+    assert await producer.heartbeat("c1", "run-1", ttl=10, hold=10) is False
+    assert await other.active("c1") == "run-2"
+    await producer.release("c1", "run-1")  # its late release does not free the successor either
+    assert await other.active("c1") == "run-2"
+    assert await other.renew([("c1", "run-2")], ttl=10, hold=10) == [True]
+
+
+async def test_holding_expires_too(env: Env) -> None:
+    registry = env.run_registry()
+    assert await registry.acquire("c1", "run-1", ttl=0.2, hold=0.4) is None
+    await env.elapse(0.55)  # past both clocks: the lease is gone for good
+    assert await registry.renew([("c1", "run-1")], ttl=0.2, hold=0.4) == [False]
+    assert await registry.active("c1") is None
+
+
+async def test_renew_never_reclaims_a_released_conversation(env: Env) -> None:
+    registry, other = env.run_registry(), env.run_registry()
+    assert await registry.acquire("c1", "run-1", ttl=10, hold=30) is None
+    await registry.release("c1", "run-1")
+    # A renewal that was already on its way when the run let go must not resurrect its lease.
+    assert await other.renew([("c1", "run-1")], ttl=10, hold=30) == [False]
+    assert await other.active("c1") is None
+    assert await other.acquire("c1", "run-2", ttl=10) is None
+
+
+async def test_renew_answers_per_lease_in_order(env: Env) -> None:
+    registry, other = env.run_registry(), env.run_registry()
+    for i in range(5):
+        assert await registry.acquire(f"c{i}", f"run-{i}", ttl=0.3, hold=10) is None
+    await registry.release("c1", "run-1")
+    await env.elapse(0.45)
+    assert await other.acquire("c3", "run-x", ttl=10) is None  # took over a lapsed one
+    leases = [(f"c{i}", f"run-{i}") for i in range(5)]
+    assert await registry.renew(leases, ttl=10, hold=10) == [True, False, True, False, True]
+    assert [await other.active(f"c{i}") for i in range(5)] == ["run-0", None, "run-2", "run-x", "run-4"]
+    assert await registry.renew([], ttl=10, hold=10) == []
+
+
+async def test_renew_extends_both_clocks(env: Env) -> None:
+    registry = env.run_registry()
+    assert await registry.acquire("c1", "run-1", ttl=0.3, hold=0.6) is None
+    await env.elapse(0.2)
+    assert await registry.renew([("c1", "run-1")], ttl=0.3, hold=0.6) == [True]
+    await env.elapse(0.2)  # 0.4 s after acquire: alive only thanks to the renewal
+    assert await registry.active("c1") == "run-1"
+    await env.elapse(0.3)  # 0.7 s: liveness lapsed, still held (0.8 s)
+    assert await registry.active("c1") is None
+    assert await registry.renew([("c1", "run-1")], ttl=0.3, hold=0.6) == [True]

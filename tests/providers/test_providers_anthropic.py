@@ -7,6 +7,7 @@ from chatstream.models import Usage
 from chatstream.providers.base import (
     ModelFinish,
     ModelReasoning,
+    ModelReasoningEnd,
     ModelReasoningSignature,
     ModelText,
     ModelToolCall,
@@ -16,6 +17,11 @@ from chatstream.providers.base import (
     ToolSpec,
 )
 from tests.providers.conftest import KEY, Upstream, collect, request, user
+
+# The three reasoning blocks of `anthropic_redacted_sequence.sse`.
+REDACTED_1 = "EmwKAhgBEgyFirstRedactedBlockDataAAAAIjDx4mPnZ5sQ7vB5URjqpPkNRj2YfWXGmKDxH4"
+REDACTED_2 = "EmwKAhgBEgySecondRedactedBlockDataBBBBIjCtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mP"
+SIGNATURE_3 = "EqQBCgIYAhIMThirdBlockSignatureCCCCGgxBdjrkzLoky3dl1pkiMOYds"
 
 WEATHER = ToolSpec(
     name="get_weather",
@@ -62,6 +68,7 @@ async def test_thinking_signature_and_streamed_tool_input(upstream: Upstream) ->
         ModelReasoning(text="The user asks about Paris weather."),
         ModelReasoning(text=" I should call the tool."),
         ModelReasoningSignature(signature="EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"),
+        ModelReasoningEnd(),
         ModelText(text="Let me check."),
         ModelToolCallStart(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", name="get_weather"),
         ModelToolCallDelta(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", delta='{"city": "Pa'),
@@ -91,9 +98,30 @@ async def test_redacted_thinking_and_length_finish(upstream: Upstream) -> None:
             signature="EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj",
             redacted=True,
         ),
+        ModelReasoningEnd(),
         ModelText(text="Done."),
         ModelUsage(usage=Usage(input_tokens=30, output_tokens=7)),
         ModelFinish(reason="length"),
+    ]
+
+
+async def test_each_thinking_block_ends_on_its_own(upstream: Upstream) -> None:
+    upstream.enqueue({"transcript": "anthropic_redacted_sequence.sse"})
+
+    events = await collect(upstream.provider("claude"), request(model="claude-sonnet-4-6-thinking"))
+
+    assert events == [
+        ModelReasoningSignature(signature=REDACTED_1, redacted=True),
+        ModelReasoningEnd(),
+        ModelReasoningSignature(signature=REDACTED_2, redacted=True),
+        ModelReasoningEnd(),
+        ModelReasoning(text="Two blocks were redacted;"),
+        ModelReasoning(text=" answer briefly."),
+        ModelReasoningSignature(signature=SIGNATURE_3),
+        ModelReasoningEnd(),
+        ModelText(text="Here is the answer."),
+        ModelUsage(usage=Usage(input_tokens=42, output_tokens=57)),
+        ModelFinish(reason="stop"),
     ]
 
 

@@ -207,3 +207,30 @@ async def test_assistant_message_in_progress_ends_with_tool_results(upstream: Up
 
 def _openai_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+async def test_signed_thinking_without_text_goes_back_as_it_came(upstream: Upstream) -> None:
+    """With thinking display omitted Claude sends a `thinking` block with empty text and a signature; dropping
+    it (as unsigned reasoning is dropped) would change the history Claude checks."""
+    answer = Message(
+        id="a1",
+        conversation_id="c1",
+        role="assistant",
+        parts=(
+            MessagePart(type="step-start"),
+            MessagePart(type="reasoning", text="", provider_metadata={"anthropic": {"signature": "sig-omitted"}}),
+            MessagePart(type="text", text="42."),
+        ),
+    )
+    upstream.enqueue({"transcript": "anthropic_text.sse"})
+
+    await collect(upstream.provider("claude"), request(user("q"), answer, user("again"), model="claude-sonnet-4-6"))
+
+    [seen] = upstream.requests()
+    assert seen["body"]["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "", "signature": "sig-omitted"},
+            {"type": "text", "text": "42."},
+        ],
+    }

@@ -160,6 +160,36 @@ async def test_openrouter_row_sends_attribution_headers_and_surfaces_midstream_e
     assert seen["body"]["model"] == "anthropic/claude-sonnet-4.5"
 
 
+async def test_openrouter_error_chunk_usage_and_the_finish_before_it_are_relayed(upstream: Upstream) -> None:
+    upstream.enqueue({"transcript": "openrouter_length_then_error.sse"})
+
+    events, error = await collect_until_error(upstream.provider("openrouter"), request(model="google/gemini-2.5-flash"))
+
+    assert events == [
+        ModelText(text="The long"),
+        ModelText(text=" answer"),
+        ModelUsage(usage=Usage(input_tokens=31, output_tokens=64)),  # carried by the error chunk
+        ModelFinish(reason="length"),  # sent before the error, not the error chunk's own "error"
+    ]
+    assert isinstance(error, ProviderResponseError)
+    assert "Provider disconnected unexpectedly" in error.message
+
+
+async def test_error_chunk_before_any_content_is_still_retried(upstream: Upstream) -> None:
+    # Relaying the usage of a failed first attempt would count as the first event and forbid the retry.
+    error_chunk = (
+        'data: {"id":"gen-1","object":"chat.completion.chunk","error":{"code":502,"message":"Provider returned'
+        ' error"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}],'
+        '"usage":{"prompt_tokens":12,"completion_tokens":0,"total_tokens":12}}\n\n'
+    )
+    upstream.enqueue({"events": [error_chunk]}, {"transcript": "openai_text.sse"})
+
+    events = await collect(upstream.provider("openrouter"), request(model="openai/gpt-4o-mini"))
+
+    assert events == TEXT_EVENTS
+    assert len(upstream.requests()) == 2
+
+
 async def test_generated_stream_of_many_tokens(upstream: Upstream) -> None:
     provider = upstream.provider("openai")
 

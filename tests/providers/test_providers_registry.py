@@ -11,7 +11,7 @@ from chatstream.providers.anthropic import AnthropicProvider
 from chatstream.providers.catalog import CATALOG
 from chatstream.providers.mock import MockProvider
 from chatstream.providers.openai_compat import OpenAICompatProvider
-from chatstream.providers.setup import build_registry
+from chatstream.providers.setup import build_registry, check_providers
 from chatstream.settings import ProviderSettings, Secret, Settings
 
 
@@ -106,6 +106,20 @@ def test_defaults_from_settings() -> None:
 
     with pytest.raises(ConfigError, match="set ANTHROPIC_API_KEY"):
         build_registry(_settings("openai", default_provider="claude"))
+
+
+def test_a_default_that_is_not_served_is_refused_before_anything_opens() -> None:
+    # At construction, where a server can still say so in one line, not first in the lifespan.
+    with pytest.raises(ConfigError, match="CHAT_DEFAULT_PROVIDER='claude' is not configured: set ANTHROPIC_API_KEY"):
+        check_providers(_settings("openai", default_provider="claude"))
+    with pytest.raises(
+        ConfigError, match=r"CHAT_DEFAULT_PROVIDER='nobody' is not configured \(configured: mine, mock\)"
+    ):
+        check_providers(Settings(mock_provider=True, default_provider="nobody"), {"mine": MockProvider()})
+    # What `build_registry` accepts, the check accepts: aliases, a `provider/model` default, the mock.
+    check_providers(_settings("openai", "claude", default_provider="anthropic"))
+    check_providers(Settings.from_env({"GROQ_API_KEY": "k", "CHAT_DEFAULT_MODEL": "groq/moonshotai/kimi-k2"}))
+    check_providers(Settings(mock_provider=True, default_model="mock-thinking"))
 
 
 def test_injected_providers_come_first_and_mock_is_never_silent() -> None:

@@ -125,6 +125,8 @@ class ServerProcess(Process):
             "PORT": str(self.port),
             "CHAT_AUTH_TOKENS": f"{TOKEN}:alice:premium,{OTHER_TOKEN}:bob:premium",
             "CHAT_RATE_IP_PER_MINUTE": "100000",
+            # A test that leaves a run going at teardown should not wait out the production grace (30 s).
+            "CHAT_SHUTDOWN_GRACE_SECONDS": "2",
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }

@@ -16,10 +16,12 @@ class SlowBuffer(MemoryStreamBuffer):
         super().__init__()
         self.batches: list[int] = []
 
-    async def append(self, stream_id: str, frames: Sequence[bytes], *, final: bool = False) -> None:
+    async def append(
+        self, stream_id: str, frames: Sequence[bytes], *, final: bool = False, run_id: str | None = None
+    ) -> None:
         self.batches.append(len(frames))
         await asyncio.sleep(0.01)
-        await super().append(stream_id, frames, final=final)
+        await super().append(stream_id, frames, final=final, run_id=run_id)
 
 
 async def test_unbatched_writes_each_frame_at_once() -> None:

@@ -94,3 +94,26 @@ def test_cors_origins() -> None:
         Settings.from_env({"CHAT_CORS_ORIGINS": "*,http://localhost:3000"})
     with pytest.raises(ConfigError, match="is not an origin"):
         Settings.from_env({"CHAT_CORS_ORIGINS": "localhost:3000"})
+
+
+def test_shutdown_and_store_retry_settings() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.shutdown_grace_seconds, defaults.shutdown_signals, defaults.store_retry_seconds) == (
+        30.0,
+        True,
+        60.0,
+    )
+    s = Settings.from_env(
+        {"CHAT_SHUTDOWN_GRACE_SECONDS": "12.5", "CHAT_SHUTDOWN_SIGNALS": "false", "CHAT_STORE_RETRY_SECONDS": "5"}
+    )
+    assert (s.shutdown_grace_seconds, s.shutdown_signals, s.store_retry_seconds) == (12.5, False, 5.0)
+    for var in ("CHAT_SHUTDOWN_GRACE_SECONDS", "CHAT_STORE_RETRY_SECONDS"):
+        with pytest.raises(ConfigError, match=var):
+            Settings.from_env({var: "-1"})
+
+
+def test_uvicorn_waits_longer_than_the_drain() -> None:
+    from app.__main__ import graceful_timeout
+
+    assert graceful_timeout(Settings()) == 40
+    assert graceful_timeout(Settings(shutdown_grace_seconds=2.5)) == 13
