@@ -82,7 +82,8 @@ class LeaseKeeper:
         limits: where the concurrency slots live; None without limits.
         interval: seconds between ticks (`heartbeat_seconds`).
         ttl: liveness lease in seconds (`3 x interval`).
-        hold: hold and slot lease in seconds (`run_lease_seconds`).
+        hold: hold lease in seconds (`run_lease_seconds`); slots are renewed every quarter of the shorter of
+            it and `limits.lease_ttl` (the same setting, when built by the factory).
         metrics: receives the loop lag and the leases lost.
     """
 
@@ -101,7 +102,8 @@ class LeaseKeeper:
         self._interval = interval
         self._ttl = ttl
         self._hold = hold
-        self._slot_every = hold / SLOT_RENEWALS
+        # The limiter's own TTL, whatever built it: renewing on `hold`'s cadence could outlast a shorter one.
+        self._slot_every = min(hold, limits.lease_ttl if limits is not None else hold) / SLOT_RENEWALS
         self._metrics = metrics
         self._kept: dict[str, KeptRun] = {}
         self._task: asyncio.Task[None] | None = None

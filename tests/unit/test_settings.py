@@ -117,3 +117,14 @@ def test_uvicorn_waits_longer_than_the_drain() -> None:
 
     assert graceful_timeout(Settings()) == 40
     assert graceful_timeout(Settings(shutdown_grace_seconds=2.5)) == 13
+
+
+def test_run_lease_outlasts_liveness() -> None:
+    assert Settings().run_lease_seconds == 60.0
+    settings = Settings.from_env({"CHAT_RUN_LEASE_SECONDS": "30", "CHAT_HEARTBEAT_SECONDS": "0.5"})
+    assert (settings.run_lease_seconds, settings.heartbeat_seconds) == (30.0, 0.5)
+    # A hold shorter than the liveness would drop a stalled run's slot before readers even missed it.
+    with pytest.raises(ConfigError, match="CHAT_RUN_LEASE_SECONDS"):
+        Settings.from_env({"CHAT_RUN_LEASE_SECONDS": "3", "CHAT_HEARTBEAT_SECONDS": "1"})
+    with pytest.raises(ConfigError, match="CHAT_HEARTBEAT_SECONDS"):
+        Settings(heartbeat_seconds=0)
