@@ -14,13 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-$(NODE_STAMP): tests/node/package.json
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && (npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
 	@touch $(NODE_STAMP)
 
 install: $(STAMP) ## Create .venv and install the server with its dev tools
 
-node: $(NODE_STAMP) ## Install the AI SDK client used by the conformance test
+node: $(NODE_STAMP) ## Install the npm packages: the AI SDK client, playwright-core and esbuild for the browser test
 
 run: $(STAMP) ## Serve on 127.0.0.1:8000 (memory backends, mock provider, demo token unless configured)
 	$(BIN)/python -m app
@@ -48,7 +48,7 @@ typecheck: $(STAMP) ## mypy --strict (chatstream, app, tests, bench, scripts, th
 test: $(STAMP) ## Run the Python tests, no node needed (real Redis tests run when REDIS_URL is set)
 	$(BIN)/pytest -q -m "not node"
 
-test-node: $(STAMP) $(NODE_STAMP) ## Run the AI SDK conformance tests (the real `ai` npm client)
+test-node: $(STAMP) $(NODE_STAMP) ## Run the AI SDK conformance tests and the headless Chromium cross-origin test
 	$(BIN)/pytest -q -m node
 
 test-redis: ## Run the suite against a throwaway redis-server on port 6399
