@@ -65,9 +65,12 @@ class AccessLogMiddleware:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             principal = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
             user_id = principal.user_id if isinstance(principal, Principal) else None
+            # The path the client sent: under a mount, Litestar rewrites scope["path"] without the prefix.
+            raw = scope.get("raw_path")
+            path = raw.decode("latin-1") if raw else scope["path"]
             fields: dict[str, Any] = {
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": path,
                 "status": status,
                 "duration_ms": duration_ms,
                 "user_id": user_id,
@@ -77,7 +80,7 @@ class AccessLogMiddleware:
             log.info(
                 "%s %s %d %.1fms user=%s thread=%s run=%s",
                 scope["method"],
-                scope["path"],
+                path,
                 status,
                 duration_ms,
                 user_id or "-",

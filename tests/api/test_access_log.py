@@ -80,3 +80,20 @@ async def test_no_work_while_the_logger_is_off(
     caplog.set_level(logging.INFO, logger="chatstream.access")
     assert (await client.get("/healthz")).status_code == 200
     assert len(calls) == 1
+
+
+async def test_under_a_mount_the_line_has_the_path_the_client_sent(caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from chatstream import create_app
+    from tests.api.conftest import make_settings
+
+    host = Starlette(routes=[Mount("/chat", app=create_app(make_settings()))])  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO, logger="chatstream.access")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host), base_url="http://host") as client:
+        r = await client.get("/chat/api/chat/conversations", headers=ALICE)
+    assert r.status_code == 200
+    [line] = _access(caplog)
+    assert vars(line)["path"] == "/chat/api/chat/conversations"
