@@ -76,14 +76,15 @@ class MockProvider:
     async def _directed(self, request: ProviderRequest) -> AsyncIterator[ModelEvent]:
         prompt = _last_user_text(request.messages)
         opts = {m.group(1): m.group(2) or "" for m in _DIRECTIVE.finditer(prompt)}
-        delay = float(opts["delay"]) / 1000 if "delay" in opts else self.delay
+        delay_ms = _number(opts.get("delay"))
+        delay = delay_ms / 1000 if delay_ms is not None else self.delay
         if opts.get("error") == "rate_limit":
             raise ProviderRateLimitError("mock upstream rate limit", provider=self.name, retry_after=3)
         if opts.get("error"):
             raise ProviderResponseError(f"mock upstream error: {opts['error']}", provider=self.name)
 
         tool = opts.get("tool")
-        steps = int(opts.get("steps", "1") or 1)
+        steps = int(_number(opts.get("steps")) or 1)
         calls_so_far = _tool_results_in_progress(request.messages)
         if tool and request.tools and calls_so_far < steps:
             async for event in self._tool_call(tool, opts.get("args", "{}"), calls_so_far, delay):
@@ -93,9 +94,11 @@ class MockProvider:
         if "reasoning" in opts:
             for word in ("Let", " me", " think", " about", " that."):
                 yield ModelReasoning(text=word)
-        fail_after = int(opts["fail"]) if opts.get("fail") else None
+        fail = _number(opts.get("fail"))
+        fail_after = int(fail) if fail is not None else None
+        tokens = _number(opts.get("tokens"))
         count = 0
-        for token in _answer_tokens(prompt, int(opts["tokens"]) if opts.get("tokens") else None, calls_so_far):
+        for token in _answer_tokens(prompt, int(tokens) if tokens is not None else None, calls_so_far):
             if fail_after is not None and count >= fail_after:
                 raise ProviderResponseError("mock stream broke mid-answer", provider=self.name)
             if delay:
@@ -118,6 +121,17 @@ class MockProvider:
         yield ModelToolCall(id=call_id, name=tool, arguments=args)
         yield ModelUsage(usage=Usage(input_tokens=10, output_tokens=5))
         yield ModelFinish(reason="tool-calls")
+
+
+def _number(value: str | None) -> float | None:
+    """A directive's number; a malformed or negative one (`mock:delay=abc`) is ignored, not a crash."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if 0 <= number < 1e9 else None
 
 
 def _last_user_text(messages: Sequence[Message]) -> str:

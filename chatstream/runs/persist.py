@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from chatstream.errors import BackendUnavailableError
+from chatstream.errors import BackendUnavailableError, StreamGoneError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -78,7 +78,7 @@ async def close_stream(
     try:
         await writer.close(final)
         return
-    except KeyError:
+    except StreamGoneError:
         log.warning("run %s: its stream was ended or taken over; its final frames are dropped", run_id)
         return
     except BackendUnavailableError as exc:

@@ -31,7 +31,8 @@ class ConversationStore(Protocol):
 
     async def save_message(self, message: Message) -> None:
         """Append a message, or replace the stored one with the same id (an assistant message that grows
-        across an approval). Touches the conversation's `updated_at`."""
+        across an approval). Touches the conversation's `updated_at`. Does nothing when the conversation does
+        not exist: a run that ends after its conversation was deleted leaves no message behind."""
         ...
 
     async def save_message_once(self, message: Message) -> bool:

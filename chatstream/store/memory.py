@@ -41,6 +41,9 @@ class MemoryConversationStore:
         return conversation
 
     async def save_message(self, message: Message) -> None:
+        conversation = self._conversations.get(message.conversation_id)
+        if conversation is None:
+            return  # never into a deleted conversation (a run ending after the delete): see base.py
         messages = self._messages.setdefault(message.conversation_id, [])
         for i, existing in enumerate(messages):
             if existing.id == message.id:
@@ -48,9 +51,7 @@ class MemoryConversationStore:
                 break
         else:
             messages.append(message)
-        conversation = self._conversations.get(message.conversation_id)
-        if conversation is not None:
-            self._conversations[conversation.id] = msgspec.structs.replace(conversation, updated_at=now_ms())
+        self._conversations[conversation.id] = msgspec.structs.replace(conversation, updated_at=now_ms())
 
     async def save_message_once(self, message: Message) -> bool:
         if not message.run_id:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from chatstream.errors import StreamGoneError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -38,7 +40,7 @@ class StreamWriter:
             raise self._failure
         if not self._batched:
             self.writes += 1
-            await self._buffer.append(self._stream_id, (frame,))
+            await self._append((frame,))
             return
         self._pending.append(frame)
         if self._flusher is None:
@@ -55,7 +57,7 @@ class StreamWriter:
                     return  # close() writes what is pending together with the final frames
                 batch, self._pending = self._pending, []
                 self.writes += 1
-                await self._buffer.append(self._stream_id, batch)
+                await self._append(batch)
                 if self._window and not self._closing.is_set():
                     # Let frames accumulate; close() cuts the wait short.
                     await asyncio.wait((closing,), timeout=self._window)
@@ -79,4 +81,12 @@ class StreamWriter:
             raise self._failure
         batch, self._pending = [*self._pending, *final], []
         self.writes += 1
-        await self._buffer.append(self._stream_id, batch, final=True)
+        await self._append(batch, final=True)
+
+    async def _append(self, frames: Sequence[bytes], *, final: bool = False) -> None:
+        try:
+            await self._buffer.append(self._stream_id, frames, final=final)
+        except KeyError as exc:
+            # The stream was deleted with its conversation (or taken over): the run ends like any refused
+            # write, not as an internal error with a traceback.
+            raise StreamGoneError("the stream was deleted or taken over by another run") from exc

@@ -328,7 +328,15 @@ def _parse(cursor: str | None) -> tuple[str, int | None]:
     if match is None:
         raise ValueError(f"invalid cursor {cursor!r}")
     ms, seq, index = match.groups()
-    return f"{int(ms)}-{int(seq or 0)}", None if index is None else int(index)
+    entry = (int(ms), int(seq or 0))
+    # Redis stream ids are two unsigned 64-bit numbers, and reads are exclusive of the cursor's entry, so
+    # the very last id cannot be read past: outside that range is the client's error, not Redis's.
+    if entry[0] > _U64 or entry[1] > _U64 or entry == (_U64, _U64):
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return f"{entry[0]}-{entry[1]}", None if index is None else int(index)
+
+
+_U64 = 2**64 - 1
 
 
 def _fields(flat: Any) -> dict[bytes, bytes]:

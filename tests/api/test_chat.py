@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -442,3 +443,35 @@ async def test_a_failing_stop_signal_does_not_end_the_answer() -> None:
         frames = parse_frames(r.text)
         assert text_of(frames) == "t0 t1 t2 t3 t4 "
         assert frames[-2].data["finishReason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    "directive", ["mock:delay=abc", "mock:delay=", "mock:steps=x", "mock:fail=abc", "mock:tokens=abc"]
+)
+async def test_malformed_mock_directives_are_ignored(client: AsyncTestClient[Any], directive: str) -> None:
+    r = await client.post("/api/chat", json={"message": f"hello {directive}"}, headers=ALICE)
+    assert r.status_code == 200
+    assert r.json()["response"] and "error" not in r.json()
+
+
+async def test_deleting_a_generating_conversation_leaves_no_answer_for_the_ids_next_owner(
+    client: AsyncTestClient[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    body = {"parts": [{"type": "text", "text": "mock:tokens=200 mock:delay=5"}], "threadId": "shared-1"}
+    streaming = asyncio.ensure_future(client.post("/api/chat", json=body, headers=ALICE))
+    for _ in range(100):
+        if (await client.get("/api/chat/messages", params={"conversationId": "shared-1"}, headers=ALICE)).is_success:
+            break
+        await asyncio.sleep(0.01)
+    assert (await client.delete("/api/chat/conversations/shared-1", headers=ALICE)).status_code == 200
+    await streaming
+    await asyncio.sleep(0.2)  # the run ends after the delete
+    bob = {"parts": [{"type": "text", "text": "mine"}], "threadId": "shared-1"}
+    assert (await client.post("/api/chat", json=bob, headers=BOB)).status_code == 200
+    listed = await client.get("/api/chat/messages", params={"conversationId": "shared-1"}, headers=BOB)
+    messages = listed.json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["parts"][0]["text"] == "mine"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

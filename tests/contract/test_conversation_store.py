@@ -213,3 +213,16 @@ async def test_take_suspended_run_is_atomic(env: Env) -> None:
 
 async def test_ping(conversation_store: ConversationStore) -> None:
     await conversation_store.ping()
+
+
+async def test_no_message_is_stored_into_a_deleted_conversation(conversation_store: ConversationStore) -> None:
+    # A run that ends after its conversation was deleted must leave nothing for the id's next owner to read.
+    await conversation_store.put_conversation(conversation("c-del"))
+    await conversation_store.save_message(message("c-del", "m1"))
+    await conversation_store.delete_conversation("c-del")
+    await conversation_store.save_message(message("c-del", "m2", role="assistant"))
+    assert await conversation_store.list_messages("c-del") == []
+    assert await conversation_store.get_message("c-del", "m2") is None
+    assert await conversation_store.get_conversation("c-del") is None
+    await conversation_store.put_conversation(conversation("c-del", user="bob"))
+    assert await conversation_store.list_messages("c-del") == []

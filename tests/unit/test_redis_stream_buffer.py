@@ -77,3 +77,23 @@ async def test_open_streams_carry_the_idle_ttl(redis: fakeredis.FakeAsyncRedis) 
 )
 def test_cursor_parsing(cursor: str | None, parsed: tuple[str, int | None]) -> None:
     assert _parse(cursor) == parsed
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "999999999999999999999999999999",
+        "18446744073709551616",
+        "1-18446744073709551616",
+        "99999999999999999999-0.1",
+        "18446744073709551615-18446744073709551615",
+    ],
+)
+def test_cursors_outside_redis_stream_ids_are_refused(cursor: str) -> None:
+    # Redis answers these with an error inside the read script (a 500 on resume); they are the client's error.
+    with pytest.raises(ValueError, match="invalid cursor"):
+        _parse(cursor)
+
+
+def test_the_largest_readable_cursor_parses() -> None:
+    assert _parse("18446744073709551615-18446744073709551614") == ("18446744073709551615-18446744073709551614", None)
