@@ -16,7 +16,6 @@ Then the store is asked (`GET /chat/api/chat/conversations`, `/messages`) what i
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.conformance import NODE, NODE_DIR, server_log
+from tests.support.conformance import NODE, NODE_DIR, run_node, server_log
 from tests.support.server import AUTH, ROOT, TOKEN, Process, clean_environ, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node]
@@ -67,26 +66,8 @@ def run_browser(host: Process, pages: Process, denied_port: int) -> dict[str, An
         "BROWSER_TIMEOUT_MS": str(int((SCRIPT_TIMEOUT - 15) * 1000)),
         "SCREENSHOT_DIR": str(ROOT / ".pytest_cache"),
     }
-    try:
-        done = subprocess.run(
-            [NODE, "browser.mjs"],
-            cwd=NODE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        pytest.fail(f"browser.mjs timed out after {SCRIPT_TIMEOUT} s\n{out}{log_of(host, pages)}", pytrace=False)
-    if done.returncode != 0:
-        pytest.fail(
-            f"browser.mjs exited {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
-            f"{log_of(host, pages)}",
-            pytrace=False,
-        )
-    report: dict[str, Any] = json.loads(done.stdout)
+    stdout = run_node("browser.mjs", env, timeout=SCRIPT_TIMEOUT, what="browser.mjs", logs=lambda: log_of(host, pages))
+    report: dict[str, Any] = json.loads(stdout)
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 
 import pytest
 
@@ -33,25 +34,32 @@ def run_conformance(server: Process, *checks: str, base_url: str | None = None) 
         "CHECKS": ",".join(checks),
         "CONFORMANCE_TIMEOUT_MS": str(int((SCRIPT_TIMEOUT - 5) * 1000)),
     }
+    run_node(
+        SCRIPT.name,
+        env,
+        timeout=SCRIPT_TIMEOUT,
+        what=f"conformance.mjs CHECKS={','.join(checks)}",
+        logs=lambda: server_log(server),
+    )
+
+
+def run_node(script: str, env: dict[str, str], *, timeout: float, what: str, logs: Callable[[], str]) -> str:
+    """Run `node script` in tests/node; its stdout, or fail the test with its whole report and the servers'
+    logs (read only then, so they hold what the script's requests did)."""
+    assert NODE is not None
     try:
         proc = subprocess.run(
-            [NODE, str(SCRIPT)],
-            cwd=NODE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT,
-            check=False,
+            [NODE, script], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        pytest.fail(f"conformance.mjs timed out after {SCRIPT_TIMEOUT} s\n{out}{server_log(server)}", pytrace=False)
+        pytest.fail(f"{what} timed out after {timeout} s\n{out}{logs()}", pytrace=False)
     if proc.returncode != 0:
         pytest.fail(
-            f"conformance.mjs CHECKS={','.join(checks)} exited {proc.returncode}\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}{server_log(server)}",
+            f"{what} exited {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}{logs()}",
             pytrace=False,
         )
+    return proc.stdout
 
 
 def server_log(server: Process, limit: int = 4000) -> str:
