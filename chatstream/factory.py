@@ -25,7 +25,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPlugin
 
 from chatstream._version import __version__
-from chatstream.api import chat, conversations
+from chatstream.api import chat, conversations, preferences, votes
 from chatstream.api.access_log import AccessLogMiddleware
 from chatstream.api.auth import TokenAuthenticator
 from chatstream.api.cors import CORSMiddleware
@@ -144,7 +144,7 @@ class ChatPlugin(InitPlugin):
     def router(self) -> Router:
         """Our routes on one router, with everything they need attached to it and nothing to the app."""
         ops = self._ops
-        handlers: list[Any] = [*chat.routes, *conversations.routes]
+        handlers: list[Any] = [*chat.routes, *conversations.routes, *preferences.routes, *votes.routes]
         handlers += ops_routes(health=ops["health"], ready=ops["ready"], metrics_path=ops["metrics"])
         if ops["models"] is not None:
             handlers.append(models_route(ops["models"]))

@@ -24,10 +24,12 @@ __all__ = [
     "Message",
     "MessagePart",
     "PendingToolCall",
+    "Preferences",
     "Principal",
     "Role",
     "SuspendedRun",
     "Usage",
+    "Vote",
     "is_valid_id",
     "new_id",
     "now_ms",
@@ -133,6 +135,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_de
     finish_reason: str | None = None
     error: str | None = None
     run_id: str | None = None
+    metadata: Any = None
+    """The client's own message metadata (an AI SDK UIMessage's `metadata`), stored and returned as sent."""
 
     @property
     def text(self) -> str:
@@ -145,6 +149,9 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True, rename="camel", om
     id: str
     user_id: str
     title: str | None = None
+    title_source: Literal["heuristic", "generated", "user"] | None = None
+    """Where `title` came from: the heuristic one is replaced by the generated one when it lands; a title the
+    user set (`PATCH`) is never replaced."""
     channel: str = "api"
     visibility: Visibility = "private"
     created_at: int = msgspec.field(default_factory=now_ms)
@@ -153,6 +160,24 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True, rename="camel", om
     model: str | None = None
     pending_run_id: str | None = None
     """A run suspended for tool approval; a new message supersedes it (its calls count as denied)."""
+
+
+class Vote(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A user's vote on an assistant message, in the Vercel chatbot's shape (`GET /api/vote`)."""
+
+    chat_id: str
+    message_id: str
+    is_upvoted: bool
+
+
+class Preferences(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """A user's defaults: what `provider: "default"` (or a send naming no model) resolves to."""
+
+    user_id: str
+    provider: str | None = None
+    model: str | None = None
+    mood: Mood | None = None
+    updated_at: int = msgspec.field(default_factory=now_ms)
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,6 +196,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     stream: bool = True
     approvals: tuple[ApprovalDecision, ...] = ()
     """Tool approval decisions carried by an AI SDK request (`approval-responded` tool parts)."""
+    metadata: Any = None
+    """The user message's own metadata (AI SDK UIMessage `metadata`), stored with it."""
 
 
 class ApprovalDecision(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,17 +1,19 @@
-"""Conversation routes (seed 001): list, messages, delete, truncate."""
+"""Conversation routes (seed 001): list (with cursors), messages (paging back), rename or re-share, delete,
+truncate."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from litestar import Request, delete, get, post
+from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath
 
 from chatstream.api.chat import delete_conversation_cascade
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
 from chatstream.api.schemas import check_id, parse_json
 from chatstream.errors import BadRequestError
+from chatstream.models import Visibility
 
 __all__ = ["routes"]
 
@@ -29,14 +31,45 @@ def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int)
     return value
 
 
+_VISIBILITIES = ("public", "private")
+
+
 @get("/api/chat/conversations")
 async def list_conversations(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> dict[str, Any]:
-    limit = _int_param(request.query_params.get("limit"), "limit", default=20, low=1, high=100)
-    channel = request.query_params.get("channel") or None
-    conversations = await chat_services.store.list_conversations(chat_principal.user_id, channel=channel, limit=limit)
-    return {"conversations": msgspec.to_builtins(conversations)}
+    """The caller's conversations, most recently updated first. `starting_after` / `ending_before` (a
+    conversation id, as the Vercel chatbot's `/api/history`) page older / newer; `hasMore` says whether
+    another page lies in that direction."""
+    query = request.query_params
+    limit = _int_param(query.get("limit"), "limit", default=20, low=1, high=100)
+    channel = query.get("channel") or None
+    visibility = query.get("visibility") or None
+    if visibility is not None and visibility not in _VISIBILITIES:
+        raise BadRequestError("visibility must be public or private")
+    after, before = query.get("starting_after") or None, query.get("ending_before") or None
+    if after is not None and before is not None:
+        raise BadRequestError("only one of starting_after and ending_before may be given")
+    check_id(after, "starting_after")
+    check_id(before, "ending_before")
+    store = chat_services.store
+    cursor = after or before
+    if cursor is not None:
+        known = await store.get_conversation(cursor)
+        if known is None or known.user_id != chat_principal.user_id:
+            raise BadRequestError(f"unknown cursor {cursor!r}: not one of your conversations")
+    # One more than asked tells whether there is another page, without a count.
+    found = await store.list_conversations(
+        chat_principal.user_id,
+        channel=channel,
+        visibility=visibility,
+        limit=limit + 1,
+        starting_after=after,
+        ending_before=before,
+    )
+    more = len(found) > limit
+    page = (found[1:] if before is not None else found[:limit]) if more else found
+    return {"conversations": msgspec.to_builtins(page), "hasMore": more}
 
 
 @get("/api/chat/messages")
@@ -48,9 +81,57 @@ async def list_messages(
         raise BadRequestError("conversationId is required")
     check_id(conversation_id, "conversationId")
     limit = _int_param(request.query_params.get("limit"), "limit", default=50, low=1, high=100)
+    before = request.query_params.get("before") or None
+    check_id(before, "before")
     await chat_services.runs.owned_conversation(chat_principal, conversation_id, write=False)
-    messages = await chat_services.store.list_messages(conversation_id, limit=limit)
-    return {"conversationId": conversation_id, "messages": msgspec.to_builtins(messages)}
+    store = chat_services.store
+    if before is not None and await store.get_message(conversation_id, before) is None:
+        raise BadRequestError(f"unknown message {before!r} in this conversation")
+    # The most recent `limit` (before `before`), oldest first; one more tells whether older ones remain.
+    found = await store.list_messages(conversation_id, limit=limit + 1, before=before)
+    more = len(found) > limit
+    messages = found[1:] if more else found
+    return {"conversationId": conversation_id, "messages": msgspec.to_builtins(messages), "hasMore": more}
+
+
+class ConversationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    title: str | None = None
+    visibility: Visibility | None = None
+
+
+MAX_TITLE = 200
+
+
+@patch("/api/chat/conversations/{conversation_id:str}", status_code=200, request_max_body_size=None)
+async def update_conversation(
+    request: Request[Any, Any, Any],
+    chat_services: ServicesDep,
+    chat_principal: PrincipalDep,
+    conversation_id: FromPath[str],
+) -> dict[str, Any]:
+    """Rename or re-share a conversation, owner only. A title set here is kept: a title still being
+    generated for the conversation does not overwrite it."""
+    check_id(conversation_id, "id")
+    raw = await read_body(request, chat_services)
+    try:
+        body = msgspec.convert(parse_json(raw) if raw.strip() else {}, ConversationPatch)
+    except msgspec.ValidationError as exc:
+        raise BadRequestError(f"invalid request: {exc}") from exc
+    changes: dict[str, Any] = {}
+    if body.title is not None:
+        title = " ".join(body.title.split())
+        if not title or len(title) > MAX_TITLE:
+            raise BadRequestError(f"title must be 1 to {MAX_TITLE} characters")
+        changes["title"] = title
+        changes["title_source"] = "user"
+    if body.visibility is not None:
+        changes["visibility"] = body.visibility
+    if not changes:
+        raise BadRequestError("nothing to change: give title or visibility")
+    conversation = await chat_services.runs.owned_conversation(chat_principal, conversation_id, write=True)
+    updated = msgspec.structs.replace(conversation, **changes)
+    await chat_services.store.put_conversation(updated)
+    return {"conversation": msgspec.to_builtins(updated)}
 
 
 @delete("/api/chat/conversations/{conversation_id:str}", status_code=200)
@@ -86,4 +167,4 @@ async def truncate(
     return {"success": True, "conversationId": conversation_id, "kept": kept, "deleted": deleted}
 
 
-routes = [list_conversations, list_messages, delete_conversation, truncate]
+routes = [list_conversations, list_messages, update_conversation, delete_conversation, truncate]

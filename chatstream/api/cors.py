@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALLOWED_HEADERS", "EXPOSED_HEADERS", "CORSMiddleware"]
 
-ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 # The request headers we read; anything else a browser asks to send is not ours to allow.
 ALLOWED_HEADERS = ("authorization", "content-type", "last-event-id", "idempotency-key", "accept")
 EXPOSED_HEADERS = (

@@ -296,6 +296,7 @@ def parse_chat_body(obj: Any, *, accept_sse: bool, media_types: Collection[str] 
             parts=_ui_parts(last, media_types),
             conversation_id=transport.id,
             message_id=last.id,
+            metadata=last.metadata,
             **_selectors(transport),
         )
     message = obj.get("message")
@@ -310,6 +311,7 @@ def parse_chat_body(obj: Any, *, accept_sse: bool, media_types: Collection[str] 
             conversation_id=chatbot.id,
             message_id=chatbot.message.id,
             visibility=chatbot.selected_visibility_type,
+            metadata=chatbot.message.metadata,
             **{**_selectors(chatbot), "model": chatbot.selected_chat_model},
         )
     if isinstance(message, str):

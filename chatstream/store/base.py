@@ -1,11 +1,15 @@
-"""The conversation store: conversations, their messages, and suspended runs awaiting approval."""
+"""The conversation store: conversations, their messages, votes, suspended runs awaiting approval, and each
+user's preferences.
+
+Every implementation (memory, Redis, SQL) passes one contract suite (`tests/contract/test_conversation_store.py`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from chatstream.models import Conversation, Message, SuspendedRun
+    from chatstream.models import Conversation, Message, Preferences, SuspendedRun, Vote
 
 __all__ = ["ConversationStore"]
 
@@ -20,13 +24,27 @@ class ConversationStore(Protocol):
         ...
 
     async def list_conversations(
-        self, user_id: str, *, channel: str | None = None, limit: int = 20
+        self,
+        user_id: str,
+        *,
+        channel: str | None = None,
+        visibility: str | None = None,
+        limit: int = 20,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
     ) -> list[Conversation]:
-        """The user's conversations, most recently updated first, optionally of one channel."""
+        """The user's conversations, most recently updated first (ties: greater id first), optionally of one
+        channel and one visibility.
+
+        Cursors are conversation ids, as the Vercel chatbot's `/api/history`: `starting_after` lists the
+        `limit` conversations that follow that one in this order (older), `ending_before` the `limit` that
+        precede it (newer, the ones nearest to it), still most recent first. A cursor that is not one of the
+        user's conversations gives `[]` (the API refuses it before asking).
+        """
         ...
 
     async def delete_conversation(self, conversation_id: str) -> Conversation | None:
-        """Delete a conversation with its messages and suspended runs; return what was deleted."""
+        """Delete a conversation with its messages, votes and suspended runs; return what was deleted."""
         ...
 
     async def save_message(self, message: Message) -> None:
@@ -46,12 +64,42 @@ class ConversationStore(Protocol):
 
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None: ...
 
-    async def list_messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
-        """The `limit` most recent messages (all when None), oldest first."""
+    async def list_messages(
+        self, conversation_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> list[Message]:
+        """The `limit` most recent messages (all when None), oldest first. With `before` (a message id),
+        only messages older than that one: how a client pages back. An unknown `before` gives `[]`."""
         ...
 
     async def truncate(self, conversation_id: str, keep: int) -> tuple[int, int]:
-        """Keep the `keep` most recent messages; return `(kept, deleted)`."""
+        """Keep the `keep` most recent messages, and the votes on them; return `(kept, deleted)`."""
+        ...
+
+    async def rewind(
+        self, conversation_id: str, message_id: str, *, replacement: Message | None = None
+    ) -> list[str] | None:
+        """Remove message `message_id` and every message after it, with their votes; then, when given, append
+        `replacement`. One atomic step: no reader sees the history half rewound.
+
+        How regenerate (remove an answer and what follows) and edit (replace a user message, drop what
+        follows) change history. Returns the removed ids, oldest first; None, changing nothing, when the
+        message is not in the conversation (or the conversation does not exist).
+        """
+        ...
+
+    async def vote(self, vote: Vote) -> bool:
+        """Store a vote, replacing the one on the same message. False (nothing stored) when the message is not
+        in the conversation."""
+        ...
+
+    async def list_votes(self, conversation_id: str) -> list[Vote]:
+        """The conversation's votes, in message order."""
+        ...
+
+    async def get_preferences(self, user_id: str) -> Preferences | None: ...
+
+    async def put_preferences(self, preferences: Preferences) -> None:
+        """Create or replace a user's preferences."""
         ...
 
     async def save_suspended_run(self, run: SuspendedRun) -> None: ...

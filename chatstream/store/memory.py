@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from chatstream.models import Conversation, Message, SuspendedRun, now_ms
+from chatstream.models import Conversation, Message, Preferences, SuspendedRun, Vote, now_ms
 
 __all__ = ["MemoryConversationStore"]
 
@@ -14,6 +14,8 @@ class MemoryConversationStore:
         self._conversations: dict[str, Conversation] = {}
         self._messages: dict[str, list[Message]] = {}
         self._runs: dict[str, SuspendedRun] = {}
+        self._votes: dict[str, dict[str, Vote]] = {}
+        self._preferences: dict[str, Preferences] = {}
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         return self._conversations.get(conversation_id)
@@ -23,19 +25,36 @@ class MemoryConversationStore:
         self._messages.setdefault(conversation.id, [])
 
     async def list_conversations(
-        self, user_id: str, *, channel: str | None = None, limit: int = 20
+        self,
+        user_id: str,
+        *,
+        channel: str | None = None,
+        visibility: str | None = None,
+        limit: int = 20,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
     ) -> list[Conversation]:
-        mine = [
-            c
-            for c in self._conversations.values()
-            if c.user_id == user_id and (channel is None or c.channel == channel)
-        ]
+        mine = [c for c in self._conversations.values() if c.user_id == user_id]
         mine.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
-        return mine[:limit]
+        cursor = starting_after or ending_before
+        if cursor is not None:
+            at = next((i for i, c in enumerate(mine) if c.id == cursor), None)
+            if at is None:
+                return []
+            mine = mine[at + 1 :] if starting_after is not None else mine[:at]
+        picked = [
+            c
+            for c in mine
+            if (channel is None or c.channel == channel) and (visibility is None or c.visibility == visibility)
+        ]
+        if limit <= 0:
+            return []
+        return picked[-limit:] if starting_after is None and ending_before is not None else picked[:limit]
 
     async def delete_conversation(self, conversation_id: str) -> Conversation | None:
         conversation = self._conversations.pop(conversation_id, None)
         self._messages.pop(conversation_id, None)
+        self._votes.pop(conversation_id, None)
         for run_id in [r.run_id for r in self._runs.values() if r.conversation_id == conversation_id]:
             del self._runs[run_id]
         return conversation
@@ -68,8 +87,13 @@ class MemoryConversationStore:
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
         return next((m for m in self._messages.get(conversation_id, ()) if m.id == message_id), None)
 
-    async def list_messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> list[Message]:
         messages = self._messages.get(conversation_id, [])
+        if before is not None:
+            at = next((i for i, m in enumerate(messages) if m.id == before), None)
+            messages = messages[:at] if at is not None else []
         return list(messages if limit is None else messages[-limit:] if limit > 0 else [])
 
     async def truncate(self, conversation_id: str, keep: int) -> tuple[int, int]:
@@ -77,7 +101,46 @@ class MemoryConversationStore:
         kept = messages[-keep:] if keep > 0 else []
         deleted = len(messages) - len(kept)
         self._messages[conversation_id] = kept
+        self._drop_votes(conversation_id, [m.id for m in messages[:deleted]])
         return len(kept), deleted
+
+    async def rewind(
+        self, conversation_id: str, message_id: str, *, replacement: Message | None = None
+    ) -> list[str] | None:
+        messages = self._messages.get(conversation_id)
+        if conversation_id not in self._conversations or messages is None:
+            return None
+        at = next((i for i, m in enumerate(messages) if m.id == message_id), None)
+        if at is None:
+            return None
+        removed = [m.id for m in messages[at:]]
+        del messages[at:]
+        self._drop_votes(conversation_id, removed)
+        if replacement is not None:
+            await self.save_message(replacement)
+        return removed
+
+    def _drop_votes(self, conversation_id: str, message_ids: list[str]) -> None:
+        votes = self._votes.get(conversation_id)
+        if votes:
+            for message_id in message_ids:
+                votes.pop(message_id, None)
+
+    async def vote(self, vote: Vote) -> bool:
+        if not any(m.id == vote.message_id for m in self._messages.get(vote.chat_id, ())):
+            return False
+        self._votes.setdefault(vote.chat_id, {})[vote.message_id] = vote
+        return True
+
+    async def list_votes(self, conversation_id: str) -> list[Vote]:
+        votes = self._votes.get(conversation_id, {})
+        return [votes[m.id] for m in self._messages.get(conversation_id, ()) if m.id in votes]
+
+    async def get_preferences(self, user_id: str) -> Preferences | None:
+        return self._preferences.get(user_id)
+
+    async def put_preferences(self, preferences: Preferences) -> None:
+        self._preferences[preferences.user_id] = preferences
 
     async def save_suspended_run(self, run: SuspendedRun) -> None:
         self._runs[run.run_id] = run

@@ -3,11 +3,13 @@
 Keys (`{prefix}:{kind}:{id}`):
 
 - `conv:{id}` hash: `d` the record, `u` updated_at (ms, authoritative: touching a conversation rewrites
-  only this field), `o` owner, `c` channel.
+  only this field), `o` owner, `c` channel, `v` visibility.
 - `user:{uid}:convs` and `user:{uid}:chan:{channel}` sorted sets of conversation ids scored by
   updated_at: listing by recency, optionally of one channel.
 - `msgs:{id}` hash message id -> record, and `msgids:{id}` list of ids in order (replace-by-id keeps
   a message's position).
+- `votes:{id}` hash message id -> vote record.
+- `prefs:{uid}` string: the user's preferences record.
 - `srun:{run}` hash (`d` record, `c` conversation) and `convruns:{id}` set of suspended runs, for the
   delete cascade.
 
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from chatstream.models import Conversation, Message, SuspendedRun, now_ms
+from chatstream.models import Conversation, Message, Preferences, SuspendedRun, Vote, now_ms
 from chatstream.redis_client import load_script, unavailable
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ _encode = msgspec.json.Encoder().encode
 _conversation = msgspec.json.Decoder(_Record[Conversation])
 _message = msgspec.json.Decoder(_Record[Message])
 _suspended = msgspec.json.Decoder(_Record[SuspendedRun])
+_vote = msgspec.json.Decoder(_Record[Vote])
+_preferences = msgspec.json.Decoder(_Record[Preferences])
 
 
 class RedisConversationStore:
@@ -65,6 +69,9 @@ class RedisConversationStore:
             "save_message",
             "list_messages",
             "truncate",
+            "rewind",
+            "vote",
+            "list_votes",
             "save_suspended_run",
             "take_suspended_run",
         )
@@ -84,20 +91,33 @@ class RedisConversationStore:
 
     async def put_conversation(self, conversation: Conversation) -> None:
         c = conversation
-        args = [self._prefix, c.id, c.user_id, c.channel, c.updated_at, _encode(_Record(r=c))]
+        args = [self._prefix, c.id, c.user_id, c.channel, c.updated_at, _encode(_Record(r=c)), c.visibility]
         await self._call("put_conversation", [self._key("conv", c.id)], args)
 
     async def list_conversations(
-        self, user_id: str, *, channel: str | None = None, limit: int = 20
+        self,
+        user_id: str,
+        *,
+        channel: str | None = None,
+        visibility: str | None = None,
+        limit: int = 20,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
     ) -> list[Conversation]:
         if limit <= 0:
             return []
-        index = f"{self._prefix}:user:{user_id}:" + ("convs" if channel is None else f"chan:{channel}")
-        flat = await self._call("list_conversations", [index], [self._prefix, limit, user_id, channel or ""])
+        mode, cursor = ("after", starting_after) if starting_after else ("before", ending_before or "")
+        if not cursor:
+            mode = ""
+        # A cursor is ranked in the user's whole index (it need not be of the channel asked for); without
+        # one, the channel's own index lists it directly.
+        index = f"{self._prefix}:user:{user_id}:" + ("convs" if channel is None or mode else f"chan:{channel}")
+        args = [self._prefix, limit, user_id, channel or "", visibility or "", mode, cursor]
+        flat = await self._call("list_conversations", [index], args)
         return [_decode_conversation(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def delete_conversation(self, conversation_id: str) -> Conversation | None:
-        keys = [self._key(kind, conversation_id) for kind in ("conv", "msgs", "msgids", "convruns")]
+        keys = [self._key(kind, conversation_id) for kind in ("conv", "msgs", "msgids", "convruns", "votes")]
         reply = await self._call("delete_conversation", keys, [self._prefix, conversation_id])
         return None if reply is None else _decode_conversation(reply[0], reply[1])
 
@@ -122,16 +142,46 @@ class RedisConversationStore:
             doc = await self._redis.hget(self._key("msgs", conversation_id), message_id)
         return None if doc is None else _message.decode(doc).r
 
-    async def list_messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> list[Message]:
         keys = [self._key("msgs", conversation_id), self._key("msgids", conversation_id)]
-        docs = await self._call("list_messages", keys, [-1 if limit is None else max(0, limit)])
+        docs = await self._call("list_messages", keys, [-1 if limit is None else max(0, limit), before or ""])
         # A missing doc would be an id without its record; never written that way, skipped defensively.
         return [_message.decode(doc).r for doc in docs if doc]
 
     async def truncate(self, conversation_id: str, keep: int) -> tuple[int, int]:
-        keys = [self._key("msgs", conversation_id), self._key("msgids", conversation_id)]
+        keys = [self._key(kind, conversation_id) for kind in ("msgs", "msgids", "votes")]
         kept, deleted = await self._call("truncate", keys, [keep])
         return int(kept), int(deleted)
+
+    async def rewind(
+        self, conversation_id: str, message_id: str, *, replacement: Message | None = None
+    ) -> list[str] | None:
+        cid = conversation_id
+        keys = [self._key("msgs", cid), self._key("msgids", cid), self._key("conv", cid), self._key("votes", cid)]
+        new_id, record = ("", b"") if replacement is None else (replacement.id, _encode(_Record(r=replacement)))
+        removed = await self._call("rewind", keys, [self._prefix, cid, message_id, new_id, record, now_ms()])
+        if removed is None:
+            return None
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in removed]
+
+    async def vote(self, vote: Vote) -> bool:
+        keys = [self._key("msgs", vote.chat_id), self._key("votes", vote.chat_id)]
+        return bool(await self._call("vote", keys, [vote.message_id, _encode(_Record(r=vote))]))
+
+    async def list_votes(self, conversation_id: str) -> list[Vote]:
+        keys = [self._key("votes", conversation_id), self._key("msgids", conversation_id)]
+        return [_vote.decode(doc).r for doc in await self._call("list_votes", keys, [])]
+
+    async def get_preferences(self, user_id: str) -> Preferences | None:
+        with unavailable("conversation store"):
+            doc = await self._redis.get(self._key("prefs", user_id))
+        return None if doc is None else _preferences.decode(doc).r
+
+    async def put_preferences(self, preferences: Preferences) -> None:
+        with unavailable("conversation store"):
+            await self._redis.set(self._key("prefs", preferences.user_id), _encode(_Record(r=preferences)))
 
     async def save_suspended_run(self, run: SuspendedRun) -> None:
         keys = [self._key("srun", run.run_id), self._key("convruns", run.conversation_id)]
