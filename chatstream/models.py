@@ -98,8 +98,8 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defa
 class MessagePart(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """One part of a message, shaped like an AI SDK UIMessage part.
 
-    `type` is `text`, `reasoning`, `file`, `step-start`, `data-<name>` or `tool-<toolName>`; tool type names
-    are open-ended, so this is one Struct with optional fields rather than a tagged union.
+    `type` is `text`, `reasoning`, `file`, `source-url`, `step-start`, `data-<name>` or `tool-<toolName>`; tool
+    type names are open-ended, so this is one Struct with optional fields rather than a tagged union.
     """
 
     type: str
@@ -115,6 +115,9 @@ class MessagePart(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
     approval: dict[str, Any] | None = None
     data: Any = None
     provider_metadata: dict[str, Any] | None = None
+    source_id: str | None = None
+    """`source-url` parts (citations): the source's id; its `url` and `title` are the fields of those names."""
+    title: str | None = None
 
     @property
     def tool_name(self) -> str | None:

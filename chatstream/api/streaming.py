@@ -17,6 +17,7 @@ from chatstream.protocol.chunks import (
     ReasoningDelta,
     ReasoningEnd,
     ReasoningStart,
+    SourceUrl,
     Start,
     StartStep,
     TextDelta,
@@ -29,7 +30,7 @@ from chatstream.protocol.chunks import (
     decode_chunk,
     encode_chunk,
 )
-from chatstream.protocol.dialects import Dialect, UIDialect
+from chatstream.protocol.dialects import Dialect, UIDialect, source_json
 from chatstream.protocol.sse import PING, UI_STREAM_HEADERS
 from chatstream.streams.reader import StreamHandoffError, follow
 
@@ -114,13 +115,15 @@ async def collect_answer(services: Services, stream_id: str, run_id: str) -> dic
     ):
         for entry in batch or ():
             _collect(entry.data, text, result)
-    return {"response": "".join(text), **result}
+    return {"response": "".join(text), "sources": [], **result}
 
 
 def _collect(data: bytes, text: list[str], result: dict[str, Any]) -> None:
     match decode_chunk(data):
         case TextDelta(delta=delta):
             text.append(delta)
+        case SourceUrl() as source:
+            result.setdefault("sources", []).append(source_json(source))
         case Finish(message_metadata=meta, finish_reason=reason):
             meta = meta or {}
             result |= {
@@ -161,6 +164,8 @@ def stored_chunks(message: Message) -> list[Chunk]:
             if part.text:
                 chunks.append(ReasoningDelta(id=f"s{i}", delta=part.text))
             chunks.append(ReasoningEnd(id=f"s{i}", provider_metadata=part.provider_metadata))
+        elif part.type == "source-url" and part.url:
+            chunks.append(SourceUrl(source_id=part.source_id or f"s{i}", url=part.url, title=part.title))
         elif part.tool_call_id and part.tool_name:
             chunks.append(
                 ToolInputAvailable(tool_call_id=part.tool_call_id, tool_name=part.tool_name, input=part.input)
@@ -196,7 +201,7 @@ def stored_response(
         result: dict[str, Any] = {}
         for data in chunks:
             _collect(data, text, result)
-        answer = {"response": "".join(text), **result}
+        answer = {"response": "".join(text), "sources": [], **result}
         return Response(answer, status_code=502 if "error" in answer else 200, headers=headers)
     frames = [frame for i, data in enumerate(chunks, 1) if (frame := dialect.entry(str(i), data))]
     end = dialect.end()

@@ -285,7 +285,15 @@ def rate_limit_headers(decision: Decision) -> dict[str, str]:
     """
     if not decision.rule:
         return {}
-    policies = [f'{s.limit};w={math.ceil(s.window)};comment="{s.name}"' for s in decision.states if s.kind != "lease"]
+    # A lease (concurrency) policy has no window: listed bare, and only when it is the one the other headers
+    # describe (it denied), so `RateLimit-Limit` always refers to a listed policy.
+    policies = [
+        f'{s.limit};w={math.ceil(s.window)};comment="{s.name}"'
+        if s.kind != "lease"
+        else f'{s.limit};comment="{s.name}"'
+        for s in decision.states
+        if s.kind != "lease" or s.name == decision.rule
+    ]
     headers = {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),

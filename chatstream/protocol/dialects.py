@@ -15,6 +15,7 @@ from chatstream.protocol.chunks import (
     ErrorChunk,
     Finish,
     ReasoningDelta,
+    SourceUrl,
     Start,
     TextDelta,
     ToolInputAvailable,
@@ -26,9 +27,14 @@ from chatstream.protocol.chunks import (
 )
 from chatstream.protocol.sse import DONE, frame, frame_data
 
-__all__ = ["Dialect", "PlainDialect", "Seed003Dialect", "UIDialect", "dialect_for"]
+__all__ = ["Dialect", "PlainDialect", "Seed003Dialect", "UIDialect", "dialect_for", "source_json"]
 
 _encode = msgspec.json.Encoder().encode
+
+
+def source_json(source: SourceUrl) -> dict[str, Any]:
+    """A citation as the plain and seed-003 dialects list it: `{sourceId, url, title}`."""
+    return {"sourceId": source.source_id, "url": source.url, "title": source.title}
 
 
 class Dialect(Protocol):
@@ -60,6 +66,7 @@ class PlainDialect:
     def __init__(self) -> None:
         self._text: list[str] = []
         self._meta: dict[str, Any] = {}
+        self._sources: list[dict[str, Any]] = []
 
     def entry(self, cursor: str, data: bytes) -> bytes | None:
         event: dict[str, Any]
@@ -79,6 +86,9 @@ class PlainDialect:
                 }
             case DataStatus(data=status):
                 event = {"type": "status", **status}
+            case SourceUrl() as source:
+                self._sources.append(source_json(source))
+                return None
             case Finish(message_metadata=meta, finish_reason=reason):
                 meta = meta or {}
                 event = {
@@ -89,6 +99,7 @@ class PlainDialect:
                     "model": meta.get("model"),
                     "usage": meta.get("usage"),
                     "finishReason": reason,
+                    "sources": self._sources,
                 }
             case ErrorChunk(error_text=text):
                 event = {"type": "error", "error": text}
@@ -109,6 +120,7 @@ class Seed003Dialect:
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}
         self._message_id: str | None = None
+        self._sources: list[dict[str, Any]] = []
 
     def entry(self, cursor: str, data: bytes) -> bytes | None:
         event: dict[str, Any]
@@ -128,8 +140,13 @@ class Seed003Dialect:
                 event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": output}
             case ToolOutputError(tool_call_id=call_id, error_text=text):
                 event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": {"error": text}}
+            case SourceUrl() as source:
+                self._sources.append(source_json(source))
+                return None
             case Finish():
                 event = {"type": "end", "messageId": self._message_id}
+                if self._sources:
+                    event["sources"] = self._sources
             case ErrorChunk(error_text=text):
                 event = {"type": "error", "error": "stream_error", "message": text}
             case _:

@@ -232,6 +232,9 @@ async def test_unrefreshed_lease_expires_like_a_killed_instance(backend: Backend
             await limits.admit(FREE, "1.1.1.1", run_id="other")
         assert info.value.limit == "concurrent_runs"
         assert info.value.retry_after == 3
+        # The policy the other headers describe is listed (concurrency has no window).
+        assert '1;comment="concurrent_runs"' in info.value.headers["RateLimit-Policy"]
+        assert info.value.headers["RateLimit-Limit"] == "1"
     await limits.settle(alive, None)
     crashed = await limits.admit(FREE, "1.1.1.1", run_id="crashed")
     backend.clock.advance(2.9)  # the instance died: no more refreshes

@@ -11,6 +11,7 @@ from chatstream.protocol.chunks import (
     DataStatus,
     ErrorChunk,
     Finish,
+    SourceUrl,
     Start,
     TextDelta,
     ToolApprovalRequest,
@@ -89,6 +90,8 @@ def test_plain_dialect() -> None:
             TextDelta(id="t", delta="Hel"),
             TextDelta(id="t", delta="lo"),
             DataStatus(data={"status": "running", "tool": "web_search"}),
+            SourceUrl(source_id="s1", url="https://a.example/", title="A"),
+            SourceUrl(source_id="s2", url="https://b.example/"),
             Finish(finish_reason="stop", message_metadata=meta),
         )
     ]
@@ -106,6 +109,10 @@ def test_plain_dialect() -> None:
             "model": "m",
             "usage": {"outputTokens": 2},
             "finishReason": "stop",
+            "sources": [
+                {"sourceId": "s1", "url": "https://a.example/", "title": "A"},
+                {"sourceId": "s2", "url": "https://b.example/", "title": None},
+            ],
         },
     ]
     assert json.loads(PlainDialect().error("bad", "code")[6:]) == {"type": "error", "error": "bad", "code": "code"}
@@ -120,6 +127,7 @@ def test_seed003_dialect() -> None:
             ToolInputStart(tool_call_id="c", tool_name="search"),
             ToolInputAvailable(tool_call_id="c", tool_name="search", input={"q": "x"}),
             ToolOutputAvailable(tool_call_id="c", output=[1]),
+            SourceUrl(source_id="s1", url="https://a.example/", title="A"),
             Finish(),
             ErrorChunk(error_text="late"),
         )
@@ -129,6 +137,6 @@ def test_seed003_dialect() -> None:
         {"type": "content", "delta": "Q"},
         {"type": "tool_call", "toolName": "search", "toolArgs": {"q": "x"}},
         {"type": "tool_result", "toolName": "search", "result": [1]},
-        {"type": "end", "messageId": "m1"},
+        {"type": "end", "messageId": "m1", "sources": [{"sourceId": "s1", "url": "https://a.example/", "title": "A"}]},
         {"type": "error", "error": "stream_error", "message": "late"},
     ]
