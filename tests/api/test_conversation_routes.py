@@ -139,7 +139,9 @@ async def test_preferences_are_validated_and_resolve() -> None:
         got = (await client.get("/api/chat/preferences", headers=ALICE)).json()
         assert got["provider"] is None
         assert got["resolved"]["provider"] == "mock"
-        response = await client.put("/api/chat/preferences", json={"provider": "other", "mood": "friendly"}, headers=ALICE)
+        response = await client.put(
+            "/api/chat/preferences", json={"provider": "other", "mood": "friendly"}, headers=ALICE
+        )
         assert response.status_code == 200, response.text
         got = (await client.get("/api/chat/preferences", headers=ALICE)).json()
         assert (got["provider"], got["mood"], got["resolved"]["provider"]) == ("other", "friendly", "other")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.fakes.upstream import FakeUpstream
 from tests.support.conformance import NODE, SCRIPT_TIMEOUT, run_conformance
 from tests.support.server import ServerProcess, free_port
 
@@ -66,3 +67,39 @@ def test_tool_approval_round_trip(approval_server: ServerProcess) -> None:
     """approval-requested; addToolApprovalResponse + sendAutomaticallyWhen continues the SAME message (approve
     and deny)."""
     run_conformance(approval_server, "approval")
+
+
+class Lifecycle:
+    """A server whose only provider is OpenAI on the fake upstream, which records every request."""
+
+    def __init__(self, server: ServerProcess, upstream: FakeUpstream, ns: str) -> None:
+        self.server, self.upstream, self.ns = server, upstream, ns
+
+    def run(self, *checks: str) -> None:
+        run_conformance(self.server, *checks, env={"FAKE_URL": self.upstream.url, "FAKE_NS": self.ns})
+
+
+@pytest.fixture(scope="module")
+def lifecycle() -> Iterator[Lifecycle]:
+    # 40 tokens 25 ms apart: an answer takes about a second, long enough to stop one mid-way.
+    with FakeUpstream.start(tokens=40, delay_ms=25) as upstream:
+        ns = upstream.namespace()
+        env = {
+            "OPENAI_API_KEY": "sk-fake",
+            "OPENAI_BASE_URL": f"{upstream.url}/{ns}/v1",
+            "CHAT_TITLE_GENERATION": "false",  # the upstream's record holds only the answers' requests
+        }
+        with ServerProcess(env=env) as server:
+            yield Lifecycle(server, upstream, ns)
+
+
+def test_regenerate_and_edit_leave_the_conversation_the_client_shows(lifecycle: Lifecycle) -> None:
+    """Chat.regenerate() (twice, then a follow-up) and an edit of the first user message: the stored
+    conversation is the one the client shows, and the model received exactly it."""
+    lifecycle.run("regenerate", "edit")
+
+
+def test_stop_then_send_supersedes_the_running_answer(lifecycle: Lifecycle) -> None:
+    """Chat.stop() (the fetch abort) then an immediate send: no 409, the stopped answer stored as
+    interrupted, the model sees it once before the new question."""
+    lifecycle.run("stopsend")

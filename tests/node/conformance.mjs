@@ -13,6 +13,11 @@
 //   approval  server started with CHAT_APPROVAL_TOOLS=get_weather: approval-requested, then
 //             Chat.addToolApprovalResponse + sendAutomaticallyWhen continues the SAME assistant message;
 //             also a denial
+//   regenerate, edit, stopsend
+//             the conversation lifecycle against a server on the fake OpenAI upstream (FAKE_URL, FAKE_NS):
+//             Chat.regenerate(), an edit of an earlier user message (sendMessage with its messageId), and
+//             Chat.stop() then an immediate send. Each asserts the stored conversation afterwards (one answer
+//             per turn, the ids the client shows) and what the upstream's last request contained.
 //
 // Every response body is tapped before the SDK reads it: every SSE frame is validated with the SDK's own
 // parser (`parseJsonEventStream`) and chunk schema (`uiMessageChunkSchema`), and the chunk sequence is
@@ -37,7 +42,20 @@ const CHECKS = (process.env.CHECKS ?? 'basic,resume,unknown,errors')
   .map((s) => s.trim())
   .filter(Boolean);
 const TOTAL_TIMEOUT_MS = Number(process.env.CONFORMANCE_TIMEOUT_MS ?? 50_000);
-const KNOWN_CHECKS = ['basic', 'resume', 'unknown', 'errors', 'datapart', 'tools', 'approval'];
+const KNOWN_CHECKS = [
+  'basic',
+  'resume',
+  'unknown',
+  'errors',
+  'datapart',
+  'tools',
+  'approval',
+  'regenerate',
+  'edit',
+  'stopsend',
+];
+const FAKE_URL = (process.env.FAKE_URL ?? '').replace(/\/$/, '');
+const FAKE_NS = process.env.FAKE_NS ?? '';
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -806,6 +824,155 @@ async function checkApproval() {
   await approvalRoundTrip('approval-denied', false);
 }
 
+
+// ---------------------------------------------------------------------------------------------------------
+// The conversation lifecycle (regenerate, edit, stop-then-send), on the fake OpenAI upstream
+
+/** What the upstream received, newest last: each request's conversation turns, system prompt left out. */
+async function upstreamTurns() {
+  ok(FAKE_URL && FAKE_NS, 'lifecycle checks need FAKE_URL and FAKE_NS (the fake upstream and its namespace)');
+  const res = await fetch(`${FAKE_URL}/_fake/${FAKE_NS}/requests`);
+  const requests = await res.json();
+  return requests
+    .filter((r) => r.path.endsWith('/chat/completions') && r.body?.stream)
+    .map((r) =>
+      r.body.messages
+        .filter((m) => m.role !== 'system')
+        .map((m) => ({
+          role: m.role,
+          text: typeof m.content === 'string' ? m.content : (m.content ?? []).map((c) => c.text ?? '').join(''),
+        })),
+    );
+}
+
+async function lastUpstreamTurns() {
+  const all = await upstreamTurns();
+  ok(all.length > 0, 'the upstream received no streamed request');
+  return all.at(-1);
+}
+
+async function storedMessages(chatId) {
+  const res = await fetch(`${BASE_URL}/api/chat/messages?conversationId=${chatId}&limit=100`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  expectEqual(`GET messages of ${chatId}`, res.status, 200);
+  return (await res.json()).messages;
+}
+
+/** The stored conversation, as the client shows it: the same messages, ids, roles and texts. */
+async function expectStoredAsShown(label, chat) {
+  // The run stores its answer before its final frame, so by the time the Chat is ready it is stored.
+  const stored = await storedMessages(chat.id);
+  expectEqual(
+    `${label}: stored conversation = what the client shows (role, id, text)`,
+    stored.map((m) => ({ role: m.role, id: m.id, text: textOf(m) })),
+    chat.messages.map((m) => ({ role: m.role, id: m.id, text: textOf(m) })),
+  );
+  return stored;
+}
+
+function expectAlternating(label, messages) {
+  expectEqual(
+    `${label}: one answer per turn`,
+    messages.map((m) => m.role),
+    messages.map((_, i) => (i % 2 ? 'assistant' : 'user')),
+  );
+}
+
+async function checkRegenerate() {
+  const chatId = `conf-regenerate-${RUN}`;
+  const chat = newChat({ id: chatId });
+  await chat.sendMessage({ text: 'first question' });
+  checkChatHealthy(chat, 'regenerate/send');
+  const firstAnswer = chat.messages[1].id;
+  currentLabel = 'regenerate/again';
+  await chat.regenerate();
+  checkChatHealthy(chat, 'regenerate/again');
+  const [ex] = exchangesOf('regenerate/again');
+  await ex.finished;
+  expectEqual('regenerate: trigger sent', ex.requestBody.trigger, 'regenerate-message');
+  expectEqual('regenerate: messageId sent', ex.requestBody.messageId, firstAnswer);
+  checkChunks(ex);
+  expectEqual('regenerate: client roles', chat.messages.map((m) => m.role), ['user', 'assistant']);
+  ok(chat.messages[1].id !== firstAnswer, 'regenerate: the new answer reuses the old answer id');
+  const stored = await expectStoredAsShown('regenerate', chat);
+  ok(!stored.some((m) => m.id === firstAnswer), 'regenerate: the superseded answer is still stored');
+  expectEqual('regenerate: what the model received', await lastUpstreamTurns(), [
+    { role: 'user', text: 'first question' },
+  ]);
+  // A second regenerate, then a follow-up: the model sees only the answer the client shows.
+  currentLabel = 'regenerate/twice';
+  await chat.regenerate();
+  checkChatHealthy(chat, 'regenerate/twice');
+  await chat.sendMessage({ text: 'follow-up' });
+  checkChatHealthy(chat, 'regenerate/follow-up');
+  const shown = await expectStoredAsShown('regenerate/follow-up', chat);
+  expectAlternating('regenerate/follow-up', shown);
+  expectEqual('regenerate/follow-up: what the model received', await lastUpstreamTurns(), [
+    { role: 'user', text: 'first question' },
+    { role: 'assistant', text: textOf(chat.messages[1]) },
+    { role: 'user', text: 'follow-up' },
+  ]);
+}
+
+async function checkEdit() {
+  const chatId = `conf-edit-${RUN}`;
+  const chat = newChat({ id: chatId });
+  await chat.sendMessage({ text: 'question one' });
+  await chat.sendMessage({ text: 'question two' });
+  checkChatHealthy(chat, 'edit/setup');
+  expectEqual('edit: roles before', chat.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant']);
+  const firstUser = chat.messages[0].id;
+  currentLabel = 'edit/edit';
+  await chat.sendMessage({ text: 'question one, edited', messageId: firstUser });
+  checkChatHealthy(chat, 'edit/edit');
+  const [ex] = exchangesOf('edit/edit');
+  await ex.finished;
+  expectEqual('edit: trigger sent', ex.requestBody.trigger, 'submit-message');
+  expectEqual('edit: messageId sent', ex.requestBody.messageId, firstUser);
+  checkChunks(ex);
+  expectEqual('edit: client roles', chat.messages.map((m) => m.role), ['user', 'assistant']);
+  expectEqual('edit: edited message keeps its id', chat.messages[0].id, firstUser);
+  await expectStoredAsShown('edit', chat);
+  expectEqual('edit: what the model received', await lastUpstreamTurns(), [
+    { role: 'user', text: 'question one, edited' },
+  ]);
+}
+
+async function checkStopSend() {
+  const chatId = `conf-stopsend-${RUN}`;
+  const chat = newChat({ id: chatId });
+  const first = chat.sendMessage({ text: 'a long answer please' });
+  await waitFor('stopsend: some text of the first answer', () => {
+    const last = chat.messages.at(-1);
+    return last?.role === 'assistant' && textOf(last).length >= 6;
+  });
+  await chat.stop(); // what useChat's stop() does: abort the fetch; the run goes on on the server
+  await first;
+  const partial = textOf(chat.messages[1]);
+  currentLabel = 'stopsend/send';
+  await chat.sendMessage({ text: 'never mind, something else' });
+  checkChatHealthy(chat, 'stopsend/send');
+  const [ex] = exchangesOf('stopsend/send');
+  await ex.finished;
+  expectEqual('stopsend: the send after stop is accepted (no 409)', ex.status, 200);
+  checkChunks(ex);
+  expectEqual('stopsend: client roles', chat.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant']);
+  const stored = await storedMessages(chatId);
+  expectAlternating('stopsend', stored);
+  expectEqual('stopsend: stored ids = client ids', stored.map((m) => m.id), chat.messages.map((m) => m.id));
+  expectEqual('stopsend: the stopped answer is stored as interrupted', stored[1].finishReason, 'interrupted');
+  ok(
+    textOf(stored[1]).startsWith(partial) && partial.length > 0,
+    `stopsend: the stored partial answer ${JSON.stringify(textOf(stored[1]))} does not continue what the client saw ${JSON.stringify(partial)}`,
+  );
+  expectEqual('stopsend: second answer finishReason', stored[3].finishReason, 'stop');
+  const turns = await lastUpstreamTurns();
+  expectEqual('stopsend: what the model received (roles)', turns.map((t) => t.role), ['user', 'assistant', 'user']);
+  expectEqual('stopsend: the interrupted answer, as stored', turns[1].text, textOf(stored[1]));
+  expectEqual('stopsend: the new question', turns[2].text, 'never mind, something else');
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 const REGISTRY = {
@@ -816,6 +983,9 @@ const REGISTRY = {
   datapart: checkDataPart,
   tools: checkTools,
   approval: checkApproval,
+  regenerate: checkRegenerate,
+  edit: checkEdit,
+  stopsend: checkStopSend,
 };
 
 async function main() {

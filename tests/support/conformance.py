@@ -21,22 +21,25 @@ SCRIPT = NODE_DIR / "conformance.mjs"
 SCRIPT_TIMEOUT = 60.0
 
 
-def run_conformance(server: Process, *checks: str, base_url: str | None = None) -> None:
+def run_conformance(
+    server: Process, *checks: str, base_url: str | None = None, env: dict[str, str] | None = None
+) -> None:
     """Run the script for `checks` against `server` (at `base_url`, default its root URL); fail with its whole
-    report unless it exits 0."""
+    report unless it exits 0. `env`: more variables for the script (the lifecycle checks' FAKE_URL, FAKE_NS)."""
     assert NODE is not None
     if not (NODE_DIR / "node_modules" / "ai" / "package.json").is_file():
         pytest.fail("tests/node/node_modules is missing the `ai` package: run `make node`", pytrace=False)
-    env = {
+    script_env = {
         **os.environ,
         "BASE_URL": base_url or server.url,
         "TOKEN": TOKEN,
         "CHECKS": ",".join(checks),
         "CONFORMANCE_TIMEOUT_MS": str(int((SCRIPT_TIMEOUT - 5) * 1000)),
+        **(env or {}),
     }
     run_node(
         SCRIPT.name,
-        env,
+        script_env,
         timeout=SCRIPT_TIMEOUT,
         what=f"conformance.mjs CHECKS={','.join(checks)}",
         logs=lambda: server_log(server),
