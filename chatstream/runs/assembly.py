@@ -1,5 +1,6 @@
-"""Builds the stored assistant message from what a run produces, part by part; and rebuilds it from the
-chunks a run wrote (`ChunkAssembler`), for an answer whose producer died before storing it."""
+"""The stored assistant message, built part by part (`MessageBuilder`) from the chunks a run writes
+(`ChunkAssembler`): live, as the run writes them, and again from the stream buffer for an answer whose
+producer died before storing it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from chatstream.protocol.chunks import (
     TextStart,
     ToolApprovalRequest,
     ToolInputAvailable,
+    ToolInputDelta,
     ToolInputError,
     ToolInputStart,
     ToolOutputAvailable,
@@ -119,7 +121,9 @@ class MessageBuilder:
 
 class ChunkAssembler:
     """Folds UI message stream chunks into a `MessageBuilder` the way the AI SDK client builds its message
-    (`processUIMessageStream`): the answer a reader saw, rebuilt from the stream buffer.
+    (`processUIMessageStream`). The one place chunks become stored parts: a live run folds each chunk it
+    writes (`RunOutput`), and a dead producer's answer is rebuilt from its stream buffer with the same fold
+    (`recover_lost_answer`), so the two cannot disagree.
 
     Also tracks what is still open (a text or reasoning part, a step), so whoever ends a stream its producer
     left unfinished can close it well formed (`closing_chunks`).
@@ -132,9 +136,19 @@ class ChunkAssembler:
         self.builder: MessageBuilder | None = None
         self.metadata: dict[str, Any] = {}
         """The `start` chunk's message metadata (run, provider, model)."""
-        self._text: str | None = None
-        self._reasoning: str | None = None
+        self.text_id: str | None = None
+        """The open text part's id."""
+        self.reasoning_id: str | None = None
+        """The open reasoning part's id."""
         self.step_open = False
+
+    def begin(self, message_id: str) -> MessageBuilder:
+        """Start the message `message_id`: when it is `base`, its parts and usage carry on."""
+        base = self.base if self.base is not None and self.base.id == message_id else None
+        self.builder = MessageBuilder(message_id, self.conversation_id, base.parts if base else ())
+        if base is not None and base.usage is not None:
+            self.builder.usage = base.usage
+        return self.builder
 
     def _require(self) -> MessageBuilder:
         if self.builder is None:  # a stream always opens with `start`; be lenient about one that did not
@@ -142,14 +156,23 @@ class ChunkAssembler:
         return self.builder
 
     def apply(self, chunk: Chunk) -> None:
-        if isinstance(chunk, Start):
-            message_id = chunk.message_id or ""
-            base = self.base if self.base is not None and self.base.id == message_id else None
-            self.builder = MessageBuilder(message_id, self.conversation_id, base.parts if base else ())
-            if base is not None and base.usage is not None:
-                self.builder.usage = base.usage
-            self.metadata = dict(chunk.message_metadata or {})
-            return
+        # The deltas come first: a run writes one per token, and each `case` is an isinstance check.
+        match chunk:
+            case TextDelta(delta=delta):
+                (self.builder or self._require()).text(delta)
+            case ReasoningDelta(delta=delta):
+                (self.builder or self._require()).reasoning(delta)
+            case ToolInputDelta():
+                pass  # the input is stored whole, once it is available
+            case Start(message_id=message_id, message_metadata=metadata):
+                # A live run begins its message before its `start` (`RunOutput`): that one carries on.
+                if self.builder is None or self.builder.message_id != (message_id or ""):
+                    self.begin(message_id or "")
+                self.metadata = dict(metadata or {})
+            case _:
+                self._apply_other(chunk)
+
+    def _apply_other(self, chunk: Chunk) -> None:
         builder = self._require()
         match chunk:
             case StartStep():
@@ -160,22 +183,18 @@ class ChunkAssembler:
                 self.step_open = False
             case TextStart(id=part_id):
                 builder.finish()
-                self._text = part_id
-            case TextDelta(delta=delta):
-                builder.text(delta)
+                self.text_id = part_id
             case TextEnd():
                 builder.finish()
-                self._text = None
+                self.text_id = None
             case ReasoningStart(id=part_id):
                 builder.finish()
-                self._reasoning = part_id
-            case ReasoningDelta(delta=delta):
-                builder.reasoning(delta)
+                self.reasoning_id = part_id
             case ReasoningEnd(provider_metadata=metadata):
                 if metadata:
                     builder.reasoning_metadata(metadata)
                 builder.finish()
-                self._reasoning = None
+                self.reasoning_id = None
             case ToolInputStart(tool_call_id=call_id, tool_name=name):
                 builder.tool(call_id, name, state="input-streaming")
             case ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=value):
@@ -207,10 +226,10 @@ class ChunkAssembler:
     def closing_chunks(self) -> list[Chunk]:
         """What a well-formed stream still needs before its error: the open part's end, then the step's."""
         closing: list[Chunk] = []
-        if self._text is not None:
-            closing.append(TextEnd(id=self._text))
-        if self._reasoning is not None:
-            closing.append(ReasoningEnd(id=self._reasoning))
+        if self.text_id is not None:
+            closing.append(TextEnd(id=self.text_id))
+        if self.reasoning_id is not None:
+            closing.append(ReasoningEnd(id=self.reasoning_id))
         if self.step_open:
             closing.append(FinishStep())
         return closing

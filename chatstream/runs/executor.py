@@ -1,9 +1,10 @@
 """One run: the model ↔ tools loop of one generation, written to the stream buffer as it happens.
 
-A run owns its stream: every chunk is encoded once and written to the buffer; readers never talk to the
-run. Ending order matters (SPEC §7): the assistant message is stored first, then the final frames are
-written, then the lease is released, so a client that saw the end always finds the answer stored, and a
-reader that finds the lease gone without a final frame knows the producer died.
+A run owns its stream: every chunk goes through its `RunOutput`, which encodes it once, writes it to the
+buffer and folds it into the answer; readers never talk to the run. Ending order matters (SPEC §7): the
+assistant message is stored first, then the final frames are written, then the lease is released, so a
+client that saw the end always finds the answer stored, and a reader that finds the lease gone without a
+final frame knows the producer died.
 """
 
 from __future__ import annotations
@@ -12,23 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from chatstream.errors import AppError
-from chatstream.metrics import Metrics
-from chatstream.models import (
-    ApprovalDecision,
-    Conversation,
-    FinishReason,
-    Message,
-    Mood,
-    PendingToolCall,
-    SuspendedRun,
-    Usage,
-)
+from chatstream.models import FinishReason, Message, PendingToolCall, SuspendedRun, Usage
 from chatstream.protocol.chunks import (
     Chunk,
     DataConversation,
@@ -36,18 +26,15 @@ from chatstream.protocol.chunks import (
     Finish,
     FinishStep,
     ReasoningDelta,
-    ReasoningEnd,
     ReasoningStart,
     Start,
     StartStep,
     TextDelta,
-    TextEnd,
     TextStart,
     ToolInputAvailable,
     ToolInputDelta,
     ToolInputError,
     ToolInputStart,
-    encode_chunk,
 )
 from chatstream.providers.base import (
     ModelFinish,
@@ -61,20 +48,18 @@ from chatstream.providers.base import (
     ModelUsage,
     ProviderRequest,
 )
-from chatstream.runs.assembly import MessageBuilder
-from chatstream.runs.persist import close_stream, log_run_end, until_stored
-from chatstream.runs.registry import RunRegistry
-from chatstream.runs.tooling import ToolCall, execute_tools, request_approvals, resolve_decisions
-from chatstream.settings import Settings
-from chatstream.store.base import ConversationStore
-from chatstream.streams.base import StreamBuffer
-from chatstream.streams.producer import StreamWriter
-from chatstream.tools.base import ToolRegistry
+from chatstream.runs.approval import request_approvals, resume_calls, split_approvals
+from chatstream.runs.output import RunOutput
+from chatstream.runs.persist import log_run_end, until_stored
+from chatstream.runs.plan import RunDeps, RunPlan, RunSpec
+from chatstream.runs.tooling import ToolCall, execute_tools
 
 if TYPE_CHECKING:
-    from chatstream.providers.base import Provider
+    from collections.abc import Awaitable, Callable
+
     from chatstream.runs.leases import KeptRun
 
+# `RunDeps` and `RunSpec` live in `plan` (no import cycles); they are re-exported where they always were.
 __all__ = ["Run", "RunDeps", "RunSpec"]
 
 log = logging.getLogger("chatstream.runs")
@@ -82,62 +67,33 @@ log = logging.getLogger("chatstream.runs")
 EndCause = Literal["done", "stopped", "timeout", "max_steps", "suspended", "error"]
 
 
-class RunDeps(msgspec.Struct, kw_only=True):
-    """The shared services a run uses (one set per app)."""
-
-    settings: Settings
-    buffer: StreamBuffer
-    batched: bool
-    store: ConversationStore
-    registry: RunRegistry
-    tools: ToolRegistry
-    system_prompt: Callable[[str, bool], str | None]
-    metrics: Metrics = msgspec.field(default_factory=Metrics)
-
-
-class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """What to run: who, where, with which model."""
-
-    run_id: str
-    conversation: Conversation
-    user_id: str
-    provider: str
-    model: str
-    message_id: str
-    mood: Mood = "normal"
-    web_search: bool = False
-    tools_enabled: bool = True
-    step: int = 0
-    """Steps already taken (a resumed run continues counting)."""
-
-
 class Run:
-    """Executes one `RunSpec`. `execute()` never raises: every outcome ends the stream."""
+    """Executes one `RunPlan`. `execute()` never raises: every outcome ends the stream."""
 
     def __init__(
         self,
         deps: RunDeps,
-        spec: RunSpec,
-        provider: Provider,
+        plan: RunPlan,
         *,
-        title: Callable[[], Coroutine[Any, Any, str]] | None = None,
-        resume: tuple[SuspendedRun, Sequence[ApprovalDecision]] | None = None,
-        existing: MessageBuilder | None = None,
         keep: Callable[[], KeptRun] | None = None,
         on_end: Callable[[Usage | None], Awaitable[None]] | None = None,
-        history: list[Message] | None = None,
     ) -> None:
         self.deps = deps
-        self.spec = spec
-        self.provider = provider
-        self._title = title
-        self._resume = resume
+        self.spec = spec = plan.spec
+        self.provider = plan.provider
+        self._title = plan.title
+        self._resume = plan.resume
+        self._decisions = plan.decisions
         # Called when the run starts: the process's `LeaseKeeper` renews its leases until `_beat.cancel()`.
         self._keep = keep
         self._on_end = on_end
-        self.builder = existing or MessageBuilder(spec.message_id, spec.conversation.id)
-        self.writer = StreamWriter(
-            deps.buffer, spec.conversation.id, batched=deps.batched, window=deps.settings.coalesce_ms / 1000
+        self.out = RunOutput(
+            deps.buffer,
+            spec.conversation.id,
+            spec.message_id,
+            base=plan.base,
+            batched=deps.batched,
+            window=deps.settings.coalesce_ms / 1000,
         )
         self.step = spec.step
         self.finish_reason: FinishReason = "stop"
@@ -145,10 +101,12 @@ class Run:
         # the stored message keeps it next to the error rather than a bare "error".
         self._finish_before_error: FinishReason | None = None
         self.pending: list[PendingToolCall] = []
-        self._step_open = False
         self._started = time.monotonic()
         self._seen_token = False
-        self._history = history
+        # A new conversation's history is its first message: no need to read it back.
+        self._history: list[Message] | None = (
+            [plan.user_message] if plan.new and plan.user_message is not None else None
+        )
         self._local_stop: asyncio.Future[None] | None = None
         self._stop_wanted = False
         self._shutdown = False
@@ -162,11 +120,6 @@ class Run:
         if self._local_stop is not None and not self._local_stop.done():
             self._local_stop.set_result(None)
 
-    async def emit(self, chunk: Chunk) -> None:
-        if isinstance(chunk, StartStep | FinishStep):
-            self._step_open = isinstance(chunk, StartStep)
-        await self.writer.write(encode_chunk(chunk))
-
     # -- lifecycle --------------------------------------------------------------------------------------
 
     async def execute(self) -> None:
@@ -177,7 +130,7 @@ class Run:
         cause: EndCause = "error"
         error: AppError | None = None
         try:
-            await self.emit(
+            await self.out.write(
                 Start(
                     message_id=spec.message_id,
                     message_metadata={
@@ -188,7 +141,7 @@ class Run:
                     },
                 )
             )
-            await self.emit(
+            await self.out.write(
                 DataConversation(data={"conversationId": spec.conversation.id, "title": spec.conversation.title})
             )
             cause = await self._race(self._work(), settings.run_timeout_seconds)
@@ -248,11 +201,10 @@ class Run:
             self.deps.metrics.first_token.observe(time.monotonic() - self._started)
 
     async def _end(self, cause: EndCause, error: AppError | None, title_task: asyncio.Task[str] | None) -> None:
-        spec, deps = self.spec, self.deps
-        self.builder.finish()
+        spec, deps, out = self.spec, self.deps, self.out
         deps.metrics.runs_ended[cause] += 1
-        deps.metrics.tokens["input"] += self.builder.usage.input_tokens
-        deps.metrics.tokens["output"] += self.builder.usage.output_tokens
+        deps.metrics.tokens["input"] += out.usage.input_tokens
+        deps.metrics.tokens["output"] += out.usage.output_tokens
         reason: FinishReason = {
             "done": self.finish_reason,
             "stopped": "interrupted",
@@ -261,15 +213,14 @@ class Run:
             "suspended": "tool-calls",
             "error": self._finish_before_error or "error",
         }[cause]
-        # A run cut short (error, stop, timeout) still closes its step, so the stream stays well formed.
-        final: list[bytes] = [encode_chunk(FinishStep())] if self._step_open else []
+        # A run cut short (error, stop, timeout) still closes its step, so the stream stays well formed. (Its
+        # open text or reasoning part was closed by `_model_step` on its way out.)
+        final: list[Chunk] = out.closing_chunks()
         try:
             title = await self._wait_title(title_task)
             if title is not None:
-                final.append(
-                    encode_chunk(DataConversation(data={"conversationId": spec.conversation.id, "title": title}))
-                )
-            message = self.builder.message(
+                final.append(DataConversation(data={"conversationId": spec.conversation.id, "title": title}))
+            message = out.message(
                 provider=spec.provider,
                 model=spec.model,
                 finish_reason=reason,
@@ -309,26 +260,19 @@ class Run:
             # Stored before the final frames (SPEC §7): a client that saw the end finds the answer.
             await until_stored(persist, what="answer", run_id=spec.run_id, seconds=deps.settings.store_retry_seconds)
             if error is not None:
-                final.append(encode_chunk(ErrorChunk(error_text=error.message)))
+                final.append(ErrorChunk(error_text=error.message))
             else:
                 metadata: dict[str, Any] = {
                     "conversationId": spec.conversation.id,
                     "runId": spec.run_id,
                     "provider": spec.provider,
                     "model": spec.model,
-                    "usage": msgspec.to_builtins(self.builder.usage),
+                    "usage": msgspec.to_builtins(out.usage),
                 }
                 if cause in ("timeout", "max_steps", "stopped"):
                     metadata["endedBy"] = "shutdown" if cause == "stopped" and self._shutdown else cause
-                final.append(encode_chunk(Finish(finish_reason=reason, message_metadata=metadata)))
-            await close_stream(
-                self.writer,
-                deps.buffer,
-                spec.conversation.id,
-                spec.run_id,
-                final,
-                seconds=deps.settings.store_retry_seconds,
-            )
+                final.append(Finish(finish_reason=reason, message_metadata=metadata))
+            await out.close(final, run_id=spec.run_id, seconds=deps.settings.store_retry_seconds)
         except AppError:
             log.exception("run %s could not be finalised", spec.run_id)
         finally:
@@ -338,7 +282,7 @@ class Run:
                 await deps.registry.release(spec.conversation.id, spec.run_id)
             if self._on_end is not None:
                 try:
-                    await self._on_end(self.builder.usage)
+                    await self._on_end(out.usage)
                 except AppError as exc:
                     log.warning("run %s could not settle its limits: %s", spec.run_id, exc.message)
             log_run_end(
@@ -348,7 +292,7 @@ class Run:
                 provider=spec.provider,
                 model=spec.model,
                 finish_reason=reason,
-                output_tokens=self.builder.usage.output_tokens,
+                output_tokens=out.usage.output_tokens,
                 duration_ms=(time.monotonic() - self._started) * 1000,
             )
 
@@ -363,48 +307,36 @@ class Run:
     # -- the loop ---------------------------------------------------------------------------------------
 
     async def _work(self) -> EndCause:
+        spec, deps, out = self.spec, self.deps, self.out
         if self._resume is not None:
-            suspended, decisions = self._resume
-            # The decisions finish the step that made the calls, as the AI SDK's own server does: no new
-            # step around them. Each call is declared again first: a live client updates its part in
-            # place (it is in the current step), and a client replaying this stream from `start` (which
-            # resets the message) learns the call before its output, instead of failing on an unknown id.
-            for call in suspended.pending:
-                await self.emit(
-                    ToolInputAvailable(tool_call_id=call.tool_call_id, tool_name=call.tool_name, input=call.input)
-                )
-            calls = await resolve_decisions(self, suspended, decisions)
-            await execute_tools(self, calls)
-        max_steps = self.deps.settings.max_steps
+            calls = await resume_calls(out, deps.tools, self._resume, self._decisions)
+            await execute_tools(out, spec, calls)
+        max_steps = deps.settings.max_steps
         while True:
             if self.step >= max_steps:
                 return "max_steps"
             self.step += 1
             calls = await self._model_step()
             if not calls:
-                await self.emit(FinishStep())
+                await out.write(FinishStep())
                 return "done"
-            runnable = [c for c in calls if c.error is None]
-            # An operator can require approval for any tool, built-ins included (CHAT_APPROVAL_TOOLS).
-            ask = [c.needs_approval or c.name in self.deps.settings.approval_tools for c in runnable]
-            approvals = [c for c, a in zip(runnable, ask, strict=True) if a]
-            await execute_tools(self, [c for c, a in zip(runnable, ask, strict=True) if not a])
-            if approvals:
-                await request_approvals(self, approvals)
-                await self.emit(FinishStep())
+            now, ask = split_approvals([c for c in calls if c.error is None], deps.settings.approval_tools)
+            await execute_tools(out, spec, now)
+            if ask:
+                self.pending.extend(await request_approvals(out, spec.run_id, ask))
+                await out.write(FinishStep())
                 return "suspended"
-            await self.emit(FinishStep())
+            await out.write(FinishStep())
 
     async def _model_step(self) -> list[ToolCall]:
         """One model call: stream its text, reasoning and tool calls; return the calls to execute."""
-        spec, deps = self.spec, self.deps
-        await self.emit(StartStep())
-        self.builder.step_start()
+        spec, deps, out = self.spec, self.deps, self.out
+        await out.write(StartStep())
         if self._history is None:
             # Read once per run: during it the conversation only changes by the message this run builds.
             stored = await deps.store.list_messages(spec.conversation.id)
             self._history = [m for m in stored if m.id != spec.message_id]
-        history = [*self._history, self.builder.message()]
+        history = [*self._history, out.message()]
         offered = deps.tools.offered(web=spec.web_search) if spec.tools_enabled else []
         request = ProviderRequest(
             model=spec.model,
@@ -413,83 +345,65 @@ class Run:
             tools=tuple(t.spec for t in offered),
         )
         offered_by_name = {t.name: t for t in offered}
-        text_id: str | None = None
-        reasoning_id: str | None = None
-        reasoning_meta: dict[str, Any] | None = None
         calls: list[ToolCall] = []
-        builder, emit = self.builder, self.emit
+        write = out.write
         # Part ids only need to be unique within the message; short ones keep every delta frame small.
         part_ids = (f"{self.step}-{n}" for n in range(1_000_000))
-
-        async def close_open() -> None:
-            nonlocal text_id, reasoning_id, reasoning_meta
-            if text_id is not None:
-                await emit(TextEnd(id=text_id))
-                text_id = None
-            if reasoning_id is not None:
-                await emit(ReasoningEnd(id=reasoning_id, provider_metadata=reasoning_meta))
-                reasoning_id, reasoning_meta = None, None
-
+        # Which text or reasoning part is open is the output's to know (`text_id`, `reasoning_id`): opening
+        # one ends the other (`end_part`), and so does a tool call.
         try:
             async for event in self.provider.stream(request):
                 match event:
                     case ModelText(text=text):
-                        if text_id is None:
+                        part_id = out.text_id
+                        if part_id is None:
                             self._first_token()
-                            await close_open()
-                            text_id = f"t{next(part_ids)}"
-                            await emit(TextStart(id=text_id))
-                        await emit(TextDelta(id=text_id, delta=text))
-                        builder.text(text)
+                            await out.end_part()
+                            part_id = f"t{next(part_ids)}"
+                            await write(TextStart(id=part_id))
+                        await write(TextDelta(id=part_id, delta=text))
                     case ModelReasoning(text=text):
-                        if reasoning_id is None:
+                        part_id = out.reasoning_id
+                        if part_id is None:
                             self._first_token()
-                            await close_open()
-                            reasoning_id = f"r{next(part_ids)}"
-                            await emit(ReasoningStart(id=reasoning_id))
-                        await emit(ReasoningDelta(id=reasoning_id, delta=text))
-                        builder.reasoning(text)
+                            await out.end_part()
+                            part_id = f"r{next(part_ids)}"
+                            await write(ReasoningStart(id=part_id))
+                        await write(ReasoningDelta(id=part_id, delta=text))
                     case ModelReasoningSignature(signature=signature, redacted=redacted):
-                        if reasoning_id is None:  # a redacted block has no text: it opens its part here
+                        if out.reasoning_id is None:  # a redacted block has no text: it opens its part here
                             self._first_token()
-                            await close_open()
-                            reasoning_id = f"r{next(part_ids)}"
-                            await emit(ReasoningStart(id=reasoning_id))
+                            await out.end_part()
+                            await write(ReasoningStart(id=f"r{next(part_ids)}"))
                         key = "redactedData" if redacted else "signature"
-                        reasoning_meta = {"anthropic": {key: signature}}
-                        builder.reasoning_metadata(reasoning_meta)
+                        out.reasoning_metadata({"anthropic": {key: signature}})
                     case ModelReasoningEnd():
-                        if reasoning_id is not None:
-                            await close_open()
-                            builder.end_part()  # the next block is a part of its own, with its own metadata
+                        if out.reasoning_id is not None:
+                            await out.end_part()  # the next block is a part of its own, with its own metadata
                     case ModelToolCallStart(id=call_id, name=name):
-                        await close_open()
-                        await emit(ToolInputStart(tool_call_id=call_id, tool_name=name))
-                        builder.tool(call_id, name, state="input-streaming")
+                        await out.end_part()
+                        await write(ToolInputStart(tool_call_id=call_id, tool_name=name))
                     case ModelToolCallDelta(id=call_id, delta=delta):
-                        await emit(ToolInputDelta(tool_call_id=call_id, input_text_delta=delta))
+                        await write(ToolInputDelta(tool_call_id=call_id, input_text_delta=delta))
                     case ModelToolCall(id=call_id, name=name, arguments=arguments):
-                        await close_open()
+                        await out.end_part()
                         call = ToolCall.parse(call_id, name, arguments, offered_by_name)
                         if call.error is not None:
-                            await emit(
+                            await write(
                                 ToolInputError(
                                     tool_call_id=call_id, tool_name=name, input=call.input, error_text=call.error
                                 )
                             )
-                            builder.tool(call_id, name, state="output-error", input=call.input, error_text=call.error)
                         else:
-                            await emit(ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=call.input))
-                            builder.tool(call_id, name, state="input-available", input=call.input)
+                            await write(ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=call.input))
                         calls.append(call)
                     case ModelUsage(usage=usage):
-                        builder.usage = builder.usage + usage
+                        out.add_usage(usage)
                     case ModelFinish(reason=reason):
                         self.finish_reason = self._finish_before_error = reason
         finally:
-            if text_id is not None or reasoning_id is not None:
-                with contextlib.suppress(AppError):
-                    await close_open()
+            with contextlib.suppress(AppError):
+                await out.end_part()
         self._finish_before_error = None  # the stream ended cleanly: a later error is not the model's
         # Calls with invalid input come back too: their error is the result the model sees next step.
         return calls

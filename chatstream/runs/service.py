@@ -1,13 +1,17 @@
 """Starting, resuming and stopping runs: admission (ownership, one run per conversation, limits,
-idempotency), storing the user message, then handing the run to a background task."""
+idempotency), storing the user message, then handing the run to a background task.
+
+What a decision on a suspended run does is `chatstream.runs.approval`; this module admits and launches the
+run that continues it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -22,27 +26,27 @@ from chatstream.errors import (
 from chatstream.models import ApprovalDecision, ChatRequest, Conversation, Message, Principal, Usage, new_id
 from chatstream.providers.registry import is_reasoning_model
 from chatstream.providers.titles import heuristic_title
-from chatstream.runs.assembly import MessageBuilder
-from chatstream.runs.executor import Run, RunSpec
+from chatstream.runs.approval import Approvals
+from chatstream.runs.executor import Run
 from chatstream.runs.leases import LeaseKeeper
 from chatstream.runs.local import LocalRuns
 from chatstream.runs.persist import log_run_end
+from chatstream.runs.plan import RunHandle, RunPlan, RunSpec, TitleJob
 from chatstream.runs.recovery import recover_lost_answer
 
 if TYPE_CHECKING:
     from chatstream.limits import Admission, Limits
     from chatstream.providers.base import Provider
     from chatstream.providers.registry import ProviderRegistry
-    from chatstream.runs.executor import RunDeps
     from chatstream.runs.leases import KeptRun
+    from chatstream.runs.plan import RunDeps
 
+# `RunHandle` lives in `plan` (the approvals use it too); it is re-exported where it always was.
 __all__ = ["RunHandle", "RunService"]
 
 log = logging.getLogger("chatstream.runs")
 
 IDEMPOTENCY_TTL = 24 * 3600.0
-RELEASE_WAIT = 10.0
-"""How long an approval waits for the suspending run to let go (it may settle a title for up to 5 s)."""
 
 Titler = Callable[["Provider", str, str], Awaitable[str]]
 
@@ -55,19 +59,6 @@ def request_fingerprint(request: ChatRequest) -> str:
     (an `Accept` header can change it), not what is asked."""
     encoded = _fingerprint_encoder.encode(msgspec.structs.replace(request, stream=True))
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
-
-
-class RunHandle(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a client reads the run: the conversation's stream, from the start."""
-
-    conversation_id: str
-    run_id: str
-    message_id: str
-    provider: str
-    model: str
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    replay: bool = False
-    """True when an idempotent retry was answered with an earlier run."""
 
 
 class RunService:
@@ -95,6 +86,8 @@ class RunService:
             metrics=deps.metrics,
         )
         """Renews the leases of this process's runs, all in one round trip per beat."""
+        self.approvals = Approvals(deps, providers)
+        """Deciding runs suspended for approval (resuming or superseding them)."""
 
     @property
     def active_tasks(self) -> int:
@@ -177,43 +170,17 @@ class RunService:
             pending_run_id = conversation.pending_run_id
 
             async def supersede() -> None:
-                await self._supersede(conversation_id, pending_run_id)
+                await self.approvals.supersede(conversation_id, pending_run_id)
 
-        return await self._launch(
-            principal,
-            spec,
-            provider,
-            ip=ip,
+        plan = RunPlan(
+            spec=spec,
+            provider=provider,
             new=conversation is None,
             user_message=user_message,
             title=title,
             before_start=supersede,
         )
-
-    async def _supersede(self, conversation_id: str, run_id: str) -> None:
-        """A new message while a run waits for approval: the waiting calls count as denied, so the history
-        the model sees next has a result for every tool call, and a late decision gets 409."""
-        store = self.deps.store
-        await self.deps.registry.claim_idempotency(f"approval:{run_id}", "superseded", ttl=IDEMPOTENCY_TTL)
-        suspended = await store.take_suspended_run(run_id)
-        if suspended is not None:
-            message = await store.get_message(conversation_id, suspended.message_id)
-            if message is not None:
-                builder = MessageBuilder(message.id, conversation_id, message.parts)
-                for call in suspended.pending:
-                    builder.tool(
-                        call.tool_call_id,
-                        call.tool_name,
-                        state="output-denied",
-                        approval={"id": call.approval_id, "approved": False, "reason": "superseded by a new message"},
-                    )
-                await store.save_message(msgspec.structs.replace(message, parts=tuple(builder.parts)))
-        await self._clear_pending(conversation_id, run_id)
-
-    async def _clear_pending(self, conversation_id: str, run_id: str) -> None:
-        conversation = await self.deps.store.get_conversation(conversation_id)
-        if conversation is not None and conversation.pending_run_id == run_id:
-            await self.deps.store.put_conversation(msgspec.structs.replace(conversation, pending_run_id=None))
+        return await self._launch(principal, plan, ip=ip)
 
     async def _earlier_run(self, earlier: str, provider: str, model: str, fingerprint: str) -> RunHandle | None:
         """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
@@ -239,7 +206,7 @@ class RunService:
             replay=True,
         )
 
-    def _title_job(self, provider: Provider, model: str, text: str) -> Callable[[], Coroutine[Any, Any, str]]:
+    def _title_job(self, provider: Provider, model: str, text: str) -> TitleJob:
         async def job() -> str:
             if self.titler is not None:
                 try:
@@ -250,22 +217,11 @@ class RunService:
 
         return job
 
-    async def _launch(
-        self,
-        principal: Principal,
-        spec: RunSpec,
-        provider: Provider,
-        *,
-        ip: str,
-        new: bool = False,
-        user_message: Message | None = None,
-        title: Callable[[], Coroutine[Any, Any, str]] | None = None,
-        resume: tuple[object, Sequence[ApprovalDecision]] | None = None,
-        existing: MessageBuilder | None = None,
-        before_start: Callable[[], Awaitable[object]] | None = None,
-    ) -> RunHandle:
+    async def _launch(self, principal: Principal, plan: RunPlan, *, ip: str) -> RunHandle:
+        """Admit `plan`'s run (the conversation held for it, the limits), store what it starts from, and
+        start it in the background."""
         self._refuse_if_draining()
-        deps = self.deps
+        deps, spec, user_message = self.deps, plan.spec, plan.user_message
         conversation_id = spec.conversation.id
         holder = await deps.registry.acquire(
             conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds, hold=deps.settings.run_lease_seconds
@@ -286,14 +242,14 @@ class RunService:
                     # Reserve a whole answer's worth of tokens; `settle` corrects it to real usage.
                     estimate_tokens=deps.settings.token_estimate,
                     # An approval continues the same answer: no new user message to count.
-                    count_message=resume is None,
+                    count_message=plan.resume is None,
                 )
-            if before_start is not None:
-                await before_start()
-            if not new:
+            if plan.before_start is not None:
+                await plan.before_start()
+            if not plan.new:
                 # Before the new user message, so the conversation keeps its order: the lost answer first.
                 await self._recover_previous(conversation_id, spec.run_id)
-            if new:
+            if plan.new:
                 await deps.store.put_conversation(spec.conversation)
             # Independent writes, in parallel: with Redis each is a round trip on the way to the first token.
             if user_message is not None:
@@ -316,19 +272,7 @@ class RunService:
             if limits is not None and admission is not None:
                 await limits.settle(admission, usage)
 
-        run = Run(
-            deps,
-            spec,
-            provider,
-            # A new conversation's history is its first message: no need to read it back.
-            history=[user_message] if new and user_message is not None else None,
-            title=title,
-            resume=resume,  # type: ignore[arg-type]
-            existing=existing,
-            keep=keep,
-            on_end=on_end,
-        )
-        self.local.spawn(run)
+        self.local.spawn(Run(deps, plan, keep=keep, on_end=on_end))
         return RunHandle(
             conversation_id=conversation_id,
             run_id=spec.run_id,
@@ -349,52 +293,10 @@ class RunService:
     ) -> RunHandle:
         """Resume a run suspended for approval, on any instance; each run is decided once (409 after)."""
         self._refuse_if_draining()
-        store, registry = self.deps.store, self.deps.registry
         # Ownership first: someone else's attempt learns nothing about the run and marks nothing.
         conversation = await self.owned_conversation(principal, conversation_id, write=True)
-        await self._until_released(conversation_id, run_id)
-        suspended = await store.get_suspended_run(run_id)
-        if suspended is None:
-            # The run has ended (waited for above), so this mark cannot pre-empt a suspension still to come.
-            if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
-                raise ConflictError("this approval was already decided", code="already_decided")
-            raise NotFoundError("no pending approval for this run")
-        if suspended.conversation_id != conversation_id:
-            raise NotFoundError("no pending approval for this run in this thread")
-        pending = {p.tool_call_id for p in suspended.pending}
-        unknown = [d.tool_call_id for d in decisions if d.tool_call_id is not None and d.tool_call_id not in pending]
-        if unknown:
-            # A mistyped id must not silently deny every pending call.
-            raise NotFoundError(f"no pending approval for tool call {unknown[0]!r}")
-        provider, model = self.providers.resolve(suspended.provider, suspended.model)
-        message = await store.get_message(conversation_id, suspended.message_id)
-        builder = MessageBuilder(suspended.message_id, conversation_id, message.parts if message else ())
-        if message is not None and message.usage is not None:
-            builder.usage = message.usage  # the message's usage covers both halves of the run
-        spec = RunSpec(
-            run_id=new_id("run-"),
-            conversation=conversation,
-            user_id=principal.user_id,
-            provider=provider.name,
-            model=model,
-            message_id=suspended.message_id,
-            mood=suspended.mood,
-            web_search=suspended.web_search,
-            tools_enabled=not is_reasoning_model(model),
-            step=suspended.step,
-        )
-
-        async def claim() -> None:
-            # Claimed only once the conversation is ours to run: a 409 for a busy thread must not burn it.
-            if await registry.claim_idempotency(f"approval:{run_id}", "decided", ttl=IDEMPOTENCY_TTL):
-                raise ConflictError("this approval was already decided", code="already_decided")
-            if await store.take_suspended_run(run_id) is None:
-                raise ConflictError("this approval was already decided", code="already_decided")
-            await self._clear_pending(conversation_id, run_id)
-
-        return await self._launch(
-            principal, spec, provider, ip=ip, resume=(suspended, decisions), existing=builder, before_start=claim
-        )
+        plan = await self.approvals.resume(principal, conversation, run_id, decisions)
+        return await self._launch(principal, plan, ip=ip)
 
     async def approve_from_message(
         self,
@@ -406,32 +308,9 @@ class RunService:
         ip: str,
     ) -> RunHandle:
         """The AI SDK way: the client resends the messages with `approval-responded` tool parts."""
-        store = self.deps.store
         conversation = await self.owned_conversation(principal, conversation_id, write=True)
-        message = await store.get_message(conversation.id, message_id) if message_id else None
-        if message is None:
-            # Fall back to the most recent assistant message of the conversation.
-            recent = [m for m in await store.list_messages(conversation.id, limit=20) if m.role == "assistant"]
-            message = recent[-1] if recent else None
-        if message is None or message.run_id is None:
-            raise NotFoundError("no pending approval for this conversation")
-        named = {d.tool_call_id for d in decisions if d.tool_call_id}
-        parts = [p for p in message.parts if p.tool_call_id in named]
-        if parts and all(p.state != "approval-requested" for p in parts):
-            # A resent decision: the stored message already moved on (and names the continuation's run).
-            raise ConflictError("this approval was already decided", code="already_decided")
-        return await self.approve(principal, message.run_id, conversation.id, decisions, ip=ip)
-
-    async def _until_released(self, conversation_id: str, run_id: str) -> None:
-        """Wait while `run_id` still holds the conversation. A suspending run stores its state, writes its
-        last frames and only then lets go, so a quick client (or one on another instance) can ask in
-        between; and a run that has not suspended yet cannot be decided."""
-        registry = self.deps.registry
-        deadline = asyncio.get_running_loop().time() + RELEASE_WAIT
-        while await registry.active(conversation_id) == run_id:
-            if asyncio.get_running_loop().time() >= deadline:
-                raise ConflictError("this run is still generating; decide once it asks", code="run_active")
-            await asyncio.sleep(0.05)
+        run_id = await self.approvals.run_of_message(conversation, message_id, decisions)
+        return await self.approve(principal, run_id, conversation.id, decisions, ip=ip)
 
     async def stop(self, principal: Principal, conversation_id: str) -> str | None:
         await self.owned_conversation(principal, conversation_id, write=True)

@@ -1,4 +1,7 @@
-"""Tool calls inside a run: parsing the model's input, running handlers concurrently, applying approvals."""
+"""Tool calls inside a run: parsing the model's input, running the handlers concurrently, writing each result.
+
+Which calls wait for a human first, and what their decisions do, is `chatstream.runs.approval`.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from chatstream.errors import ConflictError
-from chatstream.models import PendingToolCall, new_id
-from chatstream.protocol.chunks import (
-    DataStatus,
-    ToolApprovalRequest,
-    ToolOutputAvailable,
-    ToolOutputDenied,
-    ToolOutputError,
-)
+from chatstream.protocol.chunks import DataStatus, ToolOutputAvailable, ToolOutputError
 from chatstream.tools.base import Tool, ToolContext, ToolError, ToolInputError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from chatstream.models import ApprovalDecision, SuspendedRun
-    from chatstream.runs.executor import Run
+    from chatstream.runs.output import RunOutput
+    from chatstream.runs.plan import RunSpec
 
-__all__ = ["ToolCall", "execute_tools", "request_approvals", "resolve_decisions"]
+__all__ = ["ToolCall", "execute_tools"]
 
 log = logging.getLogger("chatstream.tools")
 
@@ -64,84 +59,37 @@ class ToolCall(msgspec.Struct, kw_only=True):
         return cls(id=call_id, name=name, input=raw, tool=tool)
 
 
-async def _run_one(run: Run, call: ToolCall) -> None:
+async def _run_one(out: RunOutput, spec: RunSpec, call: ToolCall) -> None:
     assert call.tool is not None
     ctx = ToolContext(
-        user_id=run.spec.user_id,
-        conversation_id=run.spec.conversation.id,
-        run_id=run.spec.run_id,
+        user_id=spec.user_id,
+        conversation_id=spec.conversation.id,
+        run_id=spec.run_id,
         tool_call_id=call.id,
     )
-    await run.emit(DataStatus(data={"status": "running", "tool": call.name, "toolCallId": call.id}))
+    await out.write(DataStatus(data={"status": "running", "tool": call.name, "toolCallId": call.id}))
     try:
         output = await call.tool.call(call.input, ctx)
         output = msgspec.to_builtins(output)
     except ToolInputError as exc:
-        await _fail(run, call, f"invalid input: {exc}")
+        await _fail(out, call, f"invalid input: {exc}")
         return
     except ToolError as exc:  # an expected refusal: its message is written for the model as it is
-        await _fail(run, call, str(exc))
+        await _fail(out, call, str(exc))
         return
     except Exception as exc:  # noqa: BLE001 - a tool's failure is the model's information, never the run's end
         log.warning("tool %s failed: %r", call.name, exc)
-        await _fail(run, call, f"{type(exc).__name__}: {exc}")
+        await _fail(out, call, f"{type(exc).__name__}: {exc}")
         return
-    run.builder.tool(call.id, call.name, state="output-available", input=call.input, output=output)
-    await run.emit(ToolOutputAvailable(tool_call_id=call.id, output=output))
+    await out.write(ToolOutputAvailable(tool_call_id=call.id, output=output))
 
 
-async def _fail(run: Run, call: ToolCall, text: str) -> None:
-    run.builder.tool(call.id, call.name, state="output-error", input=call.input, error_text=text)
-    await run.emit(ToolOutputError(tool_call_id=call.id, error_text=text))
+async def _fail(out: RunOutput, call: ToolCall, text: str) -> None:
+    await out.write(ToolOutputError(tool_call_id=call.id, error_text=text))
 
 
-async def execute_tools(run: Run, calls: Sequence[ToolCall]) -> None:
-    """Run the calls concurrently (parallel tool calls); results are written as each finishes."""
+async def execute_tools(out: RunOutput, spec: RunSpec, calls: Sequence[ToolCall]) -> None:
+    """Run the calls of `spec`'s run concurrently (parallel tool calls); each result is written as it
+    finishes. Every call's part is in the message already (its input was written before)."""
     if calls:
-        await asyncio.gather(*(_run_one(run, c) for c in calls))
-
-
-async def request_approvals(run: Run, calls: Sequence[ToolCall]) -> None:
-    """Ask a human about each call: its part waits in `approval-requested` and the run suspends after."""
-    for call in calls:
-        approval_id = new_id("apv-")
-        run.pending.append(
-            PendingToolCall(tool_call_id=call.id, tool_name=call.name, input=call.input, approval_id=approval_id)
-        )
-        run.builder.tool(call.id, call.name, state="approval-requested", approval={"id": approval_id})
-        await run.emit(ToolApprovalRequest(approval_id=approval_id, tool_call_id=call.id))
-        # The plain dialect has no approval event: its `status` is how such clients learn to ask.
-        status = {"status": "awaiting-approval", "tool": call.name, "toolCallId": call.id, "approvalId": approval_id}
-        await run.emit(DataStatus(data={**status, "runId": run.spec.run_id}))
-
-
-async def resolve_decisions(run: Run, suspended: SuspendedRun, decisions: Sequence[ApprovalDecision]) -> list[ToolCall]:
-    """Apply approval decisions to the pending calls: denied ones are reported, approved ones returned to run.
-
-    A pending call without a decision counts as denied: the run cannot stay half-suspended.
-    """
-    approved: list[ToolCall] = []
-    for pending in suspended.pending:
-        decision = next(
-            (
-                d
-                for d in decisions
-                if d.tool_call_id in (None, pending.tool_call_id)
-                or (d.approval_id is not None and d.approval_id == pending.approval_id)
-            ),
-            None,
-        )
-        ok = decision is not None and decision.approved
-        approval = {"id": pending.approval_id, "approved": ok}
-        if decision is not None and decision.reason:
-            approval["reason"] = decision.reason
-        tool = run.deps.tools.get(pending.tool_name)
-        if ok and tool is None:
-            raise ConflictError(f"tool {pending.tool_name!r} is no longer available")
-        if ok:
-            run.builder.tool(pending.tool_call_id, pending.tool_name, state="approval-responded", approval=approval)
-            approved.append(ToolCall(id=pending.tool_call_id, name=pending.tool_name, input=pending.input, tool=tool))
-        else:
-            run.builder.tool(pending.tool_call_id, pending.tool_name, state="output-denied", approval=approval)
-            await run.emit(ToolOutputDenied(tool_call_id=pending.tool_call_id))
-    return approved
+        await asyncio.gather(*(_run_one(out, spec, c) for c in calls))
