@@ -191,7 +191,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str | None = None
     provider: str | None = None
     model: str | None = None
-    mood: Mood = "normal"
+    mood: Mood | None = None
+    """None: the user's preferred mood, else `normal`."""
     web_search: bool = False
     channel: str = "api"
     visibility: Visibility = "private"
@@ -201,6 +202,9 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Tool approval decisions carried by an AI SDK request (`approval-responded` tool parts)."""
     metadata: Any = None
     """The user message's own metadata (AI SDK UIMessage `metadata`), stored with it."""
+    regenerate: str | None = None
+    """Generate this answer anew (`trigger: "regenerate-message"`): the id of the assistant message to replace,
+    or `""` for the conversation's last answer. The answer and everything after it are removed first."""
 
 
 class ApprovalDecision(msgspec.Struct, frozen=True, kw_only=True):

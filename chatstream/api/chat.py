@@ -89,17 +89,30 @@ async def send(
         accept_sse=accept_sse,
         media_types=chat_services.settings.file_media_types,
     )
-    ip = client_ip(request, chat_services)
     if chat.approvals:
         if chat.conversation_id is None:
             raise BadRequestError("id is required")
         handle = await chat_services.runs.approve_from_message(
-            chat_principal, chat.conversation_id, chat.message_id, chat.approvals, ip=ip
+            chat_principal, chat.conversation_id, chat.message_id, chat.approvals, ip=client_ip(request, chat_services)
         )
-    else:
-        handle = await chat_services.runs.start(chat_principal, chat, ip=ip, idempotency_key=idempotency_key)
-    _started(chat_services, handle)
-    return await _respond(request, chat_services, handle, chat)
+        _started(chat_services, handle)
+        return await _respond(request, chat_services, handle, chat)
+    return await start_and_respond(request, chat_services, chat_principal, chat, idempotency_key=idempotency_key)
+
+
+async def start_and_respond(
+    request: Request[Any, Any, Any],
+    services: Services,
+    principal: Principal,
+    chat: ChatRequest,
+    *,
+    idempotency_key: str | None = None,
+) -> Response[Any] | Stream:
+    """Start a run for `chat` and answer with its stream (or its JSON answer): the send and regenerate routes."""
+    ip = client_ip(request, services)
+    handle = await services.runs.start(principal, chat, ip=ip, idempotency_key=idempotency_key)
+    _started(services, handle)
+    return await _respond(request, services, handle, chat)
 
 
 @post("/api/chat/approve", status_code=200, request_max_body_size=None)

@@ -9,11 +9,11 @@ import msgspec
 from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath
 
-from chatstream.api.chat import delete_conversation_cascade
+from chatstream.api.chat import delete_conversation_cascade, start_and_respond
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
 from chatstream.api.schemas import check_id, parse_json
 from chatstream.errors import BadRequestError
-from chatstream.models import Visibility
+from chatstream.models import ChatRequest, Visibility
 
 __all__ = ["routes"]
 
@@ -143,6 +143,38 @@ async def delete_conversation(
     return {"success": True, "conversationId": conversation_id}
 
 
+class RegenerateBody(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    message_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+
+
+@post("/api/chat/conversations/{conversation_id:str}/regenerate", status_code=200, request_max_body_size=None)
+async def regenerate(
+    request: Request[Any, Any, Any],
+    chat_services: ServicesDep,
+    chat_principal: PrincipalDep,
+    conversation_id: FromPath[str],
+) -> Any:
+    """Replace an answer (`messageId`, default the last one) and stream the new one as a UI message stream.
+    The answer and everything after it are removed first; the model sees the history before it."""
+    check_id(conversation_id, "id")
+    raw = await read_body(request, chat_services)
+    try:
+        body = msgspec.convert(parse_json(raw) if raw.strip() else {}, RegenerateBody)
+    except msgspec.ValidationError as exc:
+        raise BadRequestError(f"invalid request: {exc}") from exc
+    check_id(body.message_id, "messageId")
+    chat = ChatRequest(
+        parts=(),
+        conversation_id=conversation_id,
+        regenerate=body.message_id or "",
+        provider=body.provider,
+        model=body.model,
+    )
+    return await start_and_respond(request, chat_services, chat_principal, chat)
+
+
 class TruncateBody(msgspec.Struct, kw_only=True):
     keep: int
 
@@ -167,4 +199,4 @@ async def truncate(
     return {"success": True, "conversationId": conversation_id, "kept": kept, "deleted": deleted}
 
 
-routes = [list_conversations, list_messages, update_conversation, delete_conversation, truncate]
+routes = [list_conversations, list_messages, update_conversation, regenerate, delete_conversation, truncate]

@@ -34,7 +34,7 @@ _ALLOWED_PARTS = ("text", "file")
 class _Selectors(msgspec.Struct, kw_only=True, rename="camel"):
     provider: str | None = None
     model: str | None = None
-    mood: Mood = "normal"
+    mood: Mood | None = None
     web_search: bool = False
     channel: str = "api"
 
@@ -64,8 +64,11 @@ class UIMessageIn(msgspec.Struct, kw_only=True):
 class TransportBody(_Selectors, kw_only=True, rename="camel"):
     id: str
     messages: list[UIMessageIn]
-    trigger: str = "submit-message"
+    trigger: Literal["submit-message", "regenerate-message"] = "submit-message"
     message_id: str | None = None
+    selected_chat_model: str | None = None
+    """Seed 002's approval flow sends `messages` with its selectors: they mean what they do with `message`."""
+    selected_visibility_type: Literal["public", "private"] | None = None
 
 
 class ChatbotBody(_Selectors, kw_only=True, rename="camel"):
@@ -292,11 +295,17 @@ def parse_chat_body(obj: Any, *, accept_sse: bool, media_types: Collection[str] 
             )
         if last.role != "user":
             raise BadRequestError("the last message must be the user's")
+        regenerate = None
+        if transport.trigger == "regenerate-message":
+            # The client drops the answer it regenerates and sends the history before it: the server removes
+            # that answer (named by `messageId`, else the last one) and whatever follows it.
+            regenerate = transport.message_id or ""
         return ChatRequest(
             parts=_ui_parts(last, media_types),
             conversation_id=transport.id,
             message_id=last.id,
             metadata=last.metadata,
+            regenerate=regenerate,
             **_selectors(transport),
         )
     message = obj.get("message")
@@ -340,10 +349,16 @@ def parse_chat_body(obj: Any, *, accept_sse: bool, media_types: Collection[str] 
 
 
 def _selectors(body: _Selectors) -> dict[str, Any]:
-    return {
+    selected: dict[str, Any] = {
         "provider": body.provider,
         "model": body.model,
         "mood": body.mood,
         "web_search": body.web_search,
         "channel": body.channel,
     }
+    if isinstance(body, TransportBody):
+        if body.model is None and body.selected_chat_model is not None:
+            selected["model"] = body.selected_chat_model
+        if body.selected_visibility_type is not None:
+            selected["visibility"] = body.selected_visibility_type
+    return selected

@@ -73,6 +73,13 @@ class RunPlan(msgspec.Struct, frozen=True, kw_only=True):
     """The stored answer this run continues (a resumed run carries on its parts and usage)."""
     before_start: Callable[[], Awaitable[object]] | None = None
     """Runs once the conversation is held and the limits admit the run, before anything is written."""
+    supersedes: bool = False
+    """A send: under `busy_policy="supersede"` a run still generating in the conversation is stopped (on any
+    instance) and this one starts once it has stored its answer and let go."""
+    rewind: Callable[[], Awaitable[str]] | None = None
+    """Regenerate or edit: finds, once the conversation is held (and before the limits charge anything), the
+    stored message from which history is removed before this run starts, or raises to refuse the request.
+    The removal is one atomic store step; `user_message`, when given, takes the removed messages' place."""
 
 
 class RunHandle(msgspec.Struct, frozen=True, kw_only=True):

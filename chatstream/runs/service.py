@@ -17,6 +17,7 @@ import msgspec
 
 from chatstream.errors import (
     AppError,
+    BadRequestError,
     ConflictError,
     ForbiddenError,
     IdempotencyKeyReusedError,
@@ -27,6 +28,7 @@ from chatstream.models import ApprovalDecision, ChatRequest, Conversation, Messa
 from chatstream.providers.registry import is_reasoning_model
 from chatstream.providers.titles import heuristic_title
 from chatstream.runs.approval import Approvals
+from chatstream.runs.choice import choose_model
 from chatstream.runs.executor import Run
 from chatstream.runs.leases import LeaseKeeper
 from chatstream.runs.local import LocalRuns
@@ -59,6 +61,25 @@ def request_fingerprint(request: ChatRequest) -> str:
     (an `Accept` header can change it), not what is asked."""
     encoded = _fingerprint_encoder.encode(msgspec.structs.replace(request, stream=True))
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+async def _none() -> None:
+    return None
+
+
+def _constant(value: str) -> Callable[[], Awaitable[str]]:
+    async def get() -> str:
+        return value
+
+    return get
+
+
+def _in_order(steps: Sequence[Callable[[], Awaitable[object]]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        for step in steps:
+            await step()
+
+    return run
 
 
 class RunService:
@@ -115,13 +136,29 @@ class RunService:
     async def start(
         self, principal: Principal, request: ChatRequest, *, ip: str, idempotency_key: str | None = None
     ) -> RunHandle:
+        """Admit a send (or a regenerate) and launch its run: the answer streams from the returned handle."""
         self._refuse_if_draining()  # before anything is written or an idempotency key is bound
         store, registry = self.deps.store, self.deps.registry
         conversation_id = request.conversation_id or new_id()
-        conversation = await store.get_conversation(conversation_id)
+        # One round trip's worth of reads, in parallel: the conversation, the user's defaults, and whether the
+        # message the client names is stored already (then this send is an edit of it).
+        edited_id = request.message_id if request.conversation_id and request.regenerate is None else None
+        conversation, preferences, edited = await asyncio.gather(
+            store.get_conversation(conversation_id),
+            store.get_preferences(principal.user_id),
+            store.get_message(conversation_id, edited_id) if edited_id else _none(),
+        )
         if conversation is not None and conversation.user_id != principal.user_id:
             raise ForbiddenError()
-        provider, model = self.providers.resolve(request.provider, request.model)
+        if request.regenerate is not None and conversation is None:
+            raise NotFoundError("conversation not found")
+        provider, model = choose_model(
+            self.providers,
+            provider=request.provider,
+            model=request.model,
+            conversation=conversation,
+            preferences=preferences,
+        )
         run_id = new_id("run-")
         message_id = new_id("msg-")
         if idempotency_key:
@@ -137,50 +174,108 @@ class RunService:
                 handle = await self._earlier_run(earlier, provider.name, model, fingerprint)
                 if handle is not None:
                     return handle
-        spec = RunSpec(
-            run_id=run_id,
-            conversation=conversation
-            or Conversation(
+        user_message = None
+        if request.regenerate is None:
+            user_message = Message(
+                id=request.message_id or new_id("msg-"),
+                conversation_id=conversation_id,
+                role="user",
+                parts=request.parts,
+                metadata=request.metadata,
+            )
+        if conversation is None:
+            text = user_message.text if user_message is not None else ""
+            conversation = Conversation(
                 id=conversation_id,
                 user_id=principal.user_id,
+                title=heuristic_title(text),
+                title_source="heuristic",
                 channel=request.channel,
                 visibility=request.visibility,
                 provider=provider.name,
                 model=model,
-            ),
-            user_id=principal.user_id,
-            provider=provider.name,
-            model=model,
-            message_id=message_id,
-            mood=request.mood,
-            web_search=request.web_search,
-            tools_enabled=not is_reasoning_model(model),
-        )
-        user_message = Message(
-            id=request.message_id or new_id("msg-"),
-            conversation_id=conversation_id,
-            role="user",
-            parts=request.parts,
-        )
-        title = None
-        if conversation is None and self.deps.settings.title_generation:
-            title = self._title_job(provider, model, user_message.text)
-        supersede = None
-        if conversation is not None and conversation.pending_run_id:
+            )
+            new = True
+        else:
+            new = False
+        steps: list[Callable[[], Awaitable[object]]] = []
+        if not new and (conversation.provider, conversation.model) != (provider.name, model):
+            # The conversation remembers the model it now runs on: the next send naming none continues on it.
+            conversation = msgspec.structs.replace(conversation, provider=provider.name, model=model)
+            switched = conversation
+            steps.append(lambda: self._remember_model(switched))
+        if not new and conversation.pending_run_id:
             pending_run_id = conversation.pending_run_id
+            steps.append(lambda: self.approvals.supersede(conversation_id, pending_run_id))
+        rewind: Callable[[], Awaitable[str]] | None = None
+        if request.regenerate is not None:
+            target = request.regenerate
 
-            async def supersede() -> None:
-                await self.approvals.supersede(conversation_id, pending_run_id)
+            async def regenerated() -> str:
+                return await self._regenerated(conversation_id, target, request.message_id)
 
+            rewind = regenerated
+
+        elif edited is not None:
+            if edited.role != "user":
+                raise BadRequestError("messageId names an answer: regenerate it instead of sending over it")
+            rewind = _constant(edited.id)
         plan = RunPlan(
-            spec=spec,
+            spec=RunSpec(
+                run_id=run_id,
+                conversation=conversation,
+                user_id=principal.user_id,
+                provider=provider.name,
+                model=model,
+                message_id=message_id,
+                mood=request.mood or (preferences.mood if preferences and preferences.mood else "normal"),
+                web_search=request.web_search,
+                tools_enabled=not is_reasoning_model(model),
+            ),
             provider=provider,
-            new=conversation is None,
+            new=new,
             user_message=user_message,
-            title=title,
-            before_start=supersede,
+            title=self._title_job(provider, model, user_message.text)
+            if new and user_message is not None and self.deps.settings.title_generation
+            else None,
+            before_start=_in_order(steps) if steps else None,
+            supersedes=True,
+            rewind=rewind,
         )
         return await self._launch(principal, plan, ip=ip)
+
+    async def _remember_model(self, conversation: Conversation) -> None:
+        stored = await self.deps.store.get_conversation(conversation.id)
+        if stored is not None:
+            changes = {"provider": conversation.provider, "model": conversation.model}
+            await self.deps.store.put_conversation(msgspec.structs.replace(stored, **changes))
+
+    async def _regenerated(self, conversation_id: str, target: str, user_message_id: str | None) -> str:
+        """The answer a regenerate replaces, checked against the stored history (once the conversation is
+        held, so an answer that was still generating is stored by now): `target` when it names one, the
+        conversation's last answer for `""`. What precedes it must be the user's turn, so the model is never
+        asked to continue its own answer."""
+        history = await self.deps.store.list_messages(conversation_id)
+        ids = [m.id for m in history]
+        if target:
+            if target in ids:
+                at = ids.index(target)
+            elif user_message_id in ids and ids.index(user_message_id) + 1 < len(ids):
+                # The client names an answer we never stored under that id (one it saw only in part):
+                # what follows the user message it regenerates from is that answer.
+                at = ids.index(user_message_id) + 1
+            else:
+                raise NotFoundError(f"no message {target!r} in this conversation")
+        else:
+            answers = [i for i, m in enumerate(history) if m.role == "assistant"]
+            if not answers:
+                raise BadRequestError("nothing to regenerate: the conversation has no answer yet")
+            at = answers[-1]
+        if history[at].role != "assistant":
+            raise BadRequestError("messageId must name an answer (an assistant message) to regenerate")
+        if at == 0 or history[at - 1].role != "user":
+            raise BadRequestError("nothing to regenerate: the answer does not follow a user message")
+        return history[at].id
 
     async def _earlier_run(self, earlier: str, provider: str, model: str, fingerprint: str) -> RunHandle | None:
         """An idempotent retry: the earlier run's stream while it is buffered. None when the earlier
@@ -223,9 +318,9 @@ class RunService:
         self._refuse_if_draining()
         deps, spec, user_message = self.deps, plan.spec, plan.user_message
         conversation_id = spec.conversation.id
-        holder = await deps.registry.acquire(
-            conversation_id, spec.run_id, ttl=3 * deps.settings.heartbeat_seconds, hold=deps.settings.run_lease_seconds
-        )
+        holder = await self._hold(conversation_id, spec.run_id)
+        if holder is not None and plan.supersedes and deps.settings.busy_policy == "supersede":
+            holder = await self._supersede_active(conversation_id, spec.run_id, holder)
         if holder is not None:
             raise ConflictError(
                 "a generation is already running for this conversation; reconnect to its stream",
@@ -233,7 +328,11 @@ class RunService:
                 conversationId=conversation_id,
             )
         admission: Admission | None = None
+        rewind_from: str | None = None
         try:
+            if plan.rewind is not None:
+                # Under the hold and before the limits: a refused regenerate charges nothing.
+                rewind_from = await plan.rewind()
             if self.limits is not None:
                 admission = await self.limits.admit(
                     principal,
@@ -251,8 +350,17 @@ class RunService:
                 await self._recover_previous(conversation_id, spec.run_id)
             if plan.new:
                 await deps.store.put_conversation(spec.conversation)
+            if rewind_from is not None:
+                # Regenerate or edit: one atomic step removes the old answer (or message) and what follows,
+                # and puts the edited message in its place; then the stream is replaced as for any run.
+                removed = await deps.store.rewind(conversation_id, rewind_from, replacement=user_message)
+                if removed is None and user_message is None:
+                    raise ConflictError("the answer to regenerate was removed meanwhile", code="conflict")
+                if removed is None and user_message is not None:
+                    await deps.store.save_message(user_message)
+                await deps.buffer.create(conversation_id, spec.run_id)
             # Independent writes, in parallel: with Redis each is a round trip on the way to the first token.
-            if user_message is not None:
+            elif user_message is not None:
                 await asyncio.gather(
                     deps.store.save_message(user_message), deps.buffer.create(conversation_id, spec.run_id)
                 )
@@ -281,6 +389,33 @@ class RunService:
             model=spec.model,
             headers=dict(admission.headers) if admission is not None else {},
         )
+
+    async def _hold(self, conversation_id: str, run_id: str) -> str | None:
+        """Claim the conversation for `run_id`; the run holding it instead, if any."""
+        settings = self.deps.settings
+        return await self.deps.registry.acquire(
+            conversation_id, run_id, ttl=3 * settings.heartbeat_seconds, hold=settings.run_lease_seconds
+        )
+
+    async def _supersede_active(self, conversation_id: str, run_id: str, holder: str) -> str | None:
+        """A send into a conversation still generating (`busy_policy="supersede"`): stop that run wherever it
+        runs, and wait (bounded) for it to store its answer and let go, then hold the conversation for
+        `run_id`. The run that still holds it when the wait is over, or None once `run_id` holds it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deps.settings.supersede_wait_seconds
+        log.info("run %s supersedes run %s in conversation %s", run_id, holder, conversation_id)
+        await self.deps.registry.request_stop(conversation_id)
+        delay = 0.01
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            current = await self._hold(conversation_id, run_id)
+            if current is None:
+                return None
+            if current != holder:  # another send got in first: that one supersedes in turn
+                holder = current
+                await self.deps.registry.request_stop(conversation_id)
+        return holder
 
     async def approve(
         self,

@@ -15,7 +15,7 @@ from chatstream.models import Usage
 from chatstream.providers.base import ModelFinish, ModelReasoning, ModelText, ModelUsage
 from chatstream.providers.mock import MockProvider
 from tests.api.conftest import ALICE, BOB
-from tests.support.settings import services_of
+from tests.support.settings import make_settings, services_of
 from tests.support.sse import Frame, parse_frames, text_of
 
 PARTS = {"parts": [{"type": "text", "text": "Hello"}]}
@@ -205,9 +205,10 @@ async def test_other_users_conversation_is_403_missing_is_404(client: AsyncTestC
     assert (await client.delete("/api/chat/conversations/nope", headers=ALICE)).status_code == 404
 
 
+@pytest.mark.parametrize("settings", [make_settings(busy_policy="reject")])
 async def test_second_send_while_running_is_409(client: AsyncTestClient[Any]) -> None:
-    # The test client serialises requests, so hold the conversation's lease the way a running run does;
-    # the real-process tests (tests/e2e) race two actual requests.
+    # With `busy_policy="reject"`. The test client serialises requests, so hold the conversation's lease the
+    # way a running run does; tests/api/test_lifecycle.py races real concurrent requests (supersede).
     assert (await send(client, {**PARTS, "threadId": "busy"})).status_code == 200
     await wait_idle(client, "busy")
     registry = services_of(client.app).registry
