@@ -53,9 +53,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.runs_ended: Counter[str] = Counter()
-        """Runs by how they ended: done, stopped, timeout, max_steps, suspended, error."""
+        """Runs by how they ended: done, stopped, abandoned, timeout, max_steps, suspended, error (and lost)."""
         self.tokens: Counter[str] = Counter()
-        """Input and output tokens reported by providers."""
+        """Input and output tokens used: reported by providers, or estimated from the streamed text where a
+        provider reported none (`output_estimated` is the estimated share of `output`)."""
         self.requests: Counter[str] = Counter()
         """Run-starting requests and resumes, and refusals by error code."""
         self.first_token = _Histogram(_BUCKETS)
@@ -77,7 +78,7 @@ class Metrics:
             "# HELP chat_runs_ended_total Runs ended on this instance, by outcome.",
             "# TYPE chat_runs_ended_total counter",
             *(f'chat_runs_ended_total{{outcome="{k}"}} {v}' for k, v in sorted(self.runs_ended.items())),
-            "# HELP chat_tokens_total Tokens reported by providers.",
+            "# HELP chat_tokens_total Tokens used (output_estimated: the share of output estimated from the text).",
             "# TYPE chat_tokens_total counter",
             *(f'chat_tokens_total{{kind="{k}"}} {v}' for k, v in sorted(self.tokens.items())),
             "# HELP chat_requests_total Requests by kind (run starts, resumes, refusals by code).",

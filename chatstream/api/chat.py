@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body
+from chatstream.api.openapi import documented
 from chatstream.api.schemas import ApproveBody, Seed003Body, _convert, check_id, parse_chat_body, parse_json
 from chatstream.api.streaming import collect_answer, sse_response, stored_response
 from chatstream.errors import BadRequestError, ShuttingDownError
@@ -78,7 +79,7 @@ async def _respond(
     )
 
 
-@post("/api/chat", status_code=200, request_max_body_size=None)
+@post("/api/chat", status_code=200, request_max_body_size=None, **documented("sendMessage"))
 async def send(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> Response[Any] | Stream:
@@ -115,7 +116,7 @@ async def start_and_respond(
     return await _respond(request, services, handle, chat)
 
 
-@post("/api/chat/approve", status_code=200, request_max_body_size=None)
+@post("/api/chat/approve", status_code=200, request_max_body_size=None, **documented("approveToolCall"))
 async def approve(request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep) -> Stream:
     body: ApproveBody = _convert(parse_json(await read_body(request, chat_services)), ApproveBody)
     if not body.run_id or not body.thread_id:
@@ -132,7 +133,7 @@ async def approve(request: Request[Any, Any, Any], chat_services: ServicesDep, c
     return sse_response(chat_services, handle.conversation_id, handle.run_id, headers=_run_headers(handle))
 
 
-@get("/api/chat/{thread_id:str}/stream", status_code=200)
+@get("/api/chat/{thread_id:str}/stream", status_code=200, **documented("resumeStream"))
 async def resume(
     request: Request[Any, Any, Any],
     chat_services: ServicesDep,
@@ -141,9 +142,11 @@ async def resume(
 ) -> Response[Any] | Stream:
     # First: the id is echoed in `X-Thread-Id`, where CR/LF or non-Latin-1 would break the response itself.
     check_id(thread_id, "threadId")
-    cursor = request.headers.get("last-event-id") or request.query_params.get("cursor")
-    if cursor is not None and not valid_cursor(cursor):
+    header, query = request.headers.get("last-event-id") or None, request.query_params.get("cursor")
+    # Both are checked, though the header wins: a malformed one is a 400 whichever is used.
+    if any(given is not None and not valid_cursor(given) for given in (header, query)):
         raise BadRequestError("invalid cursor")
+    cursor = header or query
     conversation = await chat_services.store.get_conversation(thread_id)
     if conversation is not None:
         await chat_services.runs.owned_conversation(chat_principal, thread_id, write=False)
@@ -166,14 +169,14 @@ async def resume(
     )
 
 
-@post("/api/chat/{thread_id:str}/stop", status_code=200, request_max_body_size=None)
+@post("/api/chat/{thread_id:str}/stop", status_code=200, request_max_body_size=None, **documented("stopRun"))
 async def stop(chat_services: ServicesDep, chat_principal: PrincipalDep, thread_id: FromPath[str]) -> dict[str, Any]:
     check_id(thread_id, "threadId")
     run_id = await chat_services.runs.stop(chat_principal, thread_id)
     return {"stopped": run_id is not None, "runId": run_id, "threadId": thread_id}
 
 
-@delete("/api/chat", status_code=200)
+@delete("/api/chat", status_code=200, **documented("deleteChat"))
 async def delete_chat(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -202,7 +205,12 @@ async def delete_conversation_cascade(services: Services, principal: Principal, 
     return conversation
 
 
-@post("/api/chats/{chat_id:str}/messages/stream", status_code=200, request_max_body_size=None)
+@post(
+    "/api/chats/{chat_id:str}/messages/stream",
+    status_code=200,
+    request_max_body_size=None,
+    **documented("streamSeed003Message"),
+)
 async def seed003_stream(
     request: Request[Any, Any, Any],
     chat_services: ServicesDep,
@@ -221,6 +229,7 @@ async def seed003_stream(
         parts=(MessagePart(type="text", text=body.content),),
         conversation_id=chat_id,
         model=body.model_id,
+        web_search=body.web_search,
         dialect="seed003",
     )
     handle = await chat_services.runs.start(chat_principal, chat, ip=client_ip(request, chat_services))

@@ -103,6 +103,8 @@ class Seed003Body(msgspec.Struct, kw_only=True, rename="camel"):
     model_id: str
     user_id: str | None = None
     workflow_id: str | None = None
+    web_search: bool = False
+    """Our selector, as on every other shape: the web tools, whose results end up in `end.sources`."""
 
 
 _decoder = msgspec.json.Decoder()

@@ -59,6 +59,7 @@ async def _body(
             is_local=services.runs.is_local,
             on_lost=services.runs.recover_lost,
             draining=services.runs.local.is_draining,
+            watch=services.settings.abandon_after_seconds,
         ):
             if batch is None:
                 yield PING
@@ -112,6 +113,7 @@ async def collect_answer(services: Services, stream_id: str, run_id: str) -> dic
         on_lost=services.runs.recover_lost,
         # A StreamHandoffError here is a 503 with Retry-After: the retry gets the answer on another instance.
         draining=services.runs.local.is_draining,
+        watch=services.settings.abandon_after_seconds,
     ):
         for entry in batch or ():
             _collect(entry.data, text, result)

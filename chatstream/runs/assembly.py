@@ -16,6 +16,7 @@ from chatstream.protocol.chunks import (
     ReasoningDelta,
     ReasoningEnd,
     ReasoningStart,
+    SourceUrl,
     Start,
     StartStep,
     TextDelta,
@@ -214,6 +215,9 @@ class ChunkAssembler:
             case File(url=url, media_type=media_type):
                 builder.finish()
                 builder.parts.append(MessagePart(type="file", url=url, media_type=media_type))
+            case SourceUrl(source_id=source_id, url=url, title=title):
+                builder.finish()
+                builder.parts.append(MessagePart(type="source-url", source_id=source_id, url=url, title=title))
             case _:
                 pass  # finish, error, metadata and transient data parts add nothing to the stored parts
 

@@ -5,6 +5,12 @@ buffer and folds it into the answer; readers never talk to the run. Ending order
 assistant message is stored first, then the final frames are written, then the lease is released, so a
 client that saw the end always finds the answer stored, and a reader that finds the lease gone without a
 final frame knows the producer died.
+
+A run ended by stop, supersede (a stop the new send requested), abandonment, timeout or error is charged
+the output tokens it streamed: per model step, the provider's reported output tokens, or where it reported
+none (a step cut short reports nothing) an estimate from the text, reasoning and tool input it streamed,
+ceil(characters / 4) (`chatstream.runs.steps`). The estimate is in the stored message's usage too, and the
+final frame's `usage` then says `"estimated": true`.
 """
 
 from __future__ import annotations
@@ -18,40 +24,23 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from chatstream.errors import AppError
-from chatstream.models import FinishReason, Message, PendingToolCall, SuspendedRun, Usage
+from chatstream.models import Conversation, FinishReason, Message, PendingToolCall, SuspendedRun, Usage
 from chatstream.protocol.chunks import (
     Chunk,
     DataConversation,
     ErrorChunk,
     Finish,
     FinishStep,
-    ReasoningDelta,
-    ReasoningStart,
     Start,
     StartStep,
-    TextDelta,
-    TextStart,
-    ToolInputAvailable,
-    ToolInputDelta,
-    ToolInputError,
-    ToolInputStart,
 )
-from chatstream.providers.base import (
-    ModelFinish,
-    ModelReasoning,
-    ModelReasoningEnd,
-    ModelReasoningSignature,
-    ModelText,
-    ModelToolCall,
-    ModelToolCallDelta,
-    ModelToolCallStart,
-    ModelUsage,
-    ProviderRequest,
-)
+from chatstream.providers.base import ProviderRequest
+from chatstream.runs.abandon import until_abandoned
 from chatstream.runs.approval import request_approvals, resume_calls, split_approvals
 from chatstream.runs.output import RunOutput
 from chatstream.runs.persist import log_run_end, until_stored
 from chatstream.runs.plan import RunDeps, RunPlan, RunSpec
+from chatstream.runs.steps import ModelStep
 from chatstream.runs.tooling import ToolCall, execute_tools
 
 if TYPE_CHECKING:
@@ -64,7 +53,7 @@ __all__ = ["Run", "RunDeps", "RunSpec"]
 
 log = logging.getLogger("chatstream.runs")
 
-EndCause = Literal["done", "stopped", "timeout", "max_steps", "suspended", "error"]
+EndCause = Literal["done", "stopped", "abandoned", "timeout", "max_steps", "suspended", "error"]
 
 
 class Run:
@@ -103,6 +92,8 @@ class Run:
         self.pending: list[PendingToolCall] = []
         self._started = time.monotonic()
         self._seen_token = False
+        self._estimated = 0
+        """Output tokens estimated from the streamed text, for steps whose provider reported none."""
         # A new conversation's history is its first message: no need to read it back.
         self._history: list[Message] | None = (
             [plan.user_message] if plan.new and plan.user_message is not None else None
@@ -160,33 +151,45 @@ class Run:
         await self._end(cause, error, title_task)
 
     async def _race(self, work: Awaitable[EndCause], limit: float) -> EndCause:
-        """Run the work until it ends, a stop is requested (any instance), or the run's time is up."""
+        """Run the work until it ends, a stop is requested (any instance), nobody reads it any more (with
+        `abandon_after_seconds`), or the run's time is up."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         task = asyncio.ensure_future(work)
-        stop = asyncio.create_task(self.deps.registry.wait_stop(self.spec.run_id))
+        registry, window = self.deps.registry, self.deps.settings.abandon_after_seconds
+        stop = asyncio.create_task(registry.wait_stop(self.spec.run_id))
+        abandon = asyncio.create_task(until_abandoned(registry, self.spec.run_id, window)) if window > 0 else None
+        signals: set[asyncio.Future[None]] = {stop} if abandon is None else {stop, abandon}
         # A plain future, not another task: what `request_stop` resolves (shutdown, no backend needed).
         local = self._local_stop = loop.create_future()
         if self._stop_wanted:
             local.set_result(None)
         try:
             while True:
-                waiting = {task, local} if stop.done() else {task, stop, local}
                 done, _ = await asyncio.wait(
-                    waiting, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+                    {task, local, *signals},
+                    timeout=max(0.0, deadline - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 if task in done:
                     return task.result()
                 if not done:
                     cause: EndCause = "timeout"
                     break
-                if local in done or stop.exception() is None:
+                if local in done or (stop in done and stop.exception() is None):
                     cause = "stopped"
                     break
-                # The stop signal failed (its backend went away): that is no reason to end the answer.
-                log.warning("stop signal unavailable for run %s: %r", self.spec.run_id, stop.exception())
+                if abandon is not None and abandon in done and abandon.exception() is None:
+                    cause = "abandoned"
+                    break
+                # A signal failed (its backend went away): that is no reason to end the answer.
+                for failed in done & signals:
+                    log.warning("stop signal unavailable for run %s: %r", self.spec.run_id, failed.exception())
+                    signals.discard(failed)
         finally:
             stop.cancel()
+            if abandon is not None:
+                abandon.cancel()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -202,12 +205,16 @@ class Run:
 
     async def _end(self, cause: EndCause, error: AppError | None, title_task: asyncio.Task[str] | None) -> None:
         spec, deps, out = self.spec, self.deps, self.out
+        used = out.run_usage  # this run's share: what the answer carried before it was charged by its own run
         deps.metrics.runs_ended[cause] += 1
-        deps.metrics.tokens["input"] += out.usage.input_tokens
-        deps.metrics.tokens["output"] += out.usage.output_tokens
+        deps.metrics.tokens["input"] += used.input_tokens
+        deps.metrics.tokens["output"] += used.output_tokens
+        if self._estimated:
+            deps.metrics.tokens["output_estimated"] += self._estimated
         reason: FinishReason = {
             "done": self.finish_reason,
             "stopped": "interrupted",
+            "abandoned": "interrupted",
             "timeout": "other",
             "max_steps": "tool-calls",
             "suspended": "tool-calls",
@@ -218,8 +225,6 @@ class Run:
         final: list[Chunk] = out.closing_chunks()
         try:
             title = await self._wait_title(title_task)
-            if title is not None:
-                final.append(DataConversation(data={"conversationId": spec.conversation.id, "title": title}))
             message = out.message(
                 provider=spec.provider,
                 model=spec.model,
@@ -229,12 +234,12 @@ class Run:
             )
             # One read-modify-write of the conversation for everything the run learned about it.
             changes: dict[str, Any] = {}
-            if title is not None:
-                changes["title"] = title
             if cause == "suspended":
                 changes["pending_run_id"] = spec.run_id
+            titled: str | None = None  # the title stored, to be streamed
 
             async def persist() -> None:
+                nonlocal titled
                 # Every write replaces by id, so a retry after a half-done attempt repeats it harmlessly.
                 await deps.store.save_message(message)
                 if cause == "suspended":
@@ -252,13 +257,21 @@ class Run:
                             web_search=spec.web_search,
                         )
                     )
-                if changes:
+                if changes or title is not None:
+                    # Re-read right before the write: a rename (`PATCH`) during the run is kept.
                     conversation = await deps.store.get_conversation(spec.conversation.id)
                     if conversation is not None:
-                        await deps.store.put_conversation(msgspec.structs.replace(conversation, **changes))
+                        updates = dict(changes)
+                        if title is not None and conversation.title_source != "user":
+                            titled = title
+                            updates |= self._title_changes(conversation, title)
+                        if updates:
+                            await deps.store.put_conversation(msgspec.structs.replace(conversation, **updates))
 
             # Stored before the final frames (SPEC §7): a client that saw the end finds the answer.
             await until_stored(persist, what="answer", run_id=spec.run_id, seconds=deps.settings.store_retry_seconds)
+            if titled is not None:
+                final.append(DataConversation(data={"conversationId": spec.conversation.id, "title": titled}))
             if error is not None:
                 final.append(ErrorChunk(error_text=error.message))
             else:
@@ -267,9 +280,9 @@ class Run:
                     "runId": spec.run_id,
                     "provider": spec.provider,
                     "model": spec.model,
-                    "usage": msgspec.to_builtins(out.usage),
+                    "usage": self._usage_json(),
                 }
-                if cause in ("timeout", "max_steps", "stopped"):
+                if cause in ("timeout", "max_steps", "stopped", "abandoned"):
                     metadata["endedBy"] = "shutdown" if cause == "stopped" and self._shutdown else cause
                 final.append(Finish(finish_reason=reason, message_metadata=metadata))
             await out.close(final, run_id=spec.run_id, seconds=deps.settings.store_retry_seconds)
@@ -282,7 +295,7 @@ class Run:
                 await deps.registry.release(spec.conversation.id, spec.run_id)
             if self._on_end is not None:
                 try:
-                    await self._on_end(out.usage)
+                    await self._on_end(used)
                 except AppError as exc:
                     log.warning("run %s could not settle its limits: %s", spec.run_id, exc.message)
             log_run_end(
@@ -292,9 +305,26 @@ class Run:
                 provider=spec.provider,
                 model=spec.model,
                 finish_reason=reason,
-                output_tokens=out.usage.output_tokens,
+                output_tokens=used.output_tokens,
                 duration_ms=(time.monotonic() - self._started) * 1000,
+                **({"estimated_tokens": self._estimated} if self._estimated else {}),
             )
+
+    def _title_changes(self, conversation: Conversation, title: str) -> dict[str, Any]:
+        """What the title job's `title` changes in the stored `conversation` (whose title is not the user's).
+        It is `generated` unless the job fell back to the heuristic title the conversation was created with."""
+        created = self.spec.conversation
+        source = "heuristic" if created.title_source == "heuristic" and title == created.title else "generated"
+        if (conversation.title, conversation.title_source) == (title, source):
+            return {}
+        return {"title": title, "title_source": source}
+
+    def _usage_json(self) -> dict[str, Any]:
+        """The answer's usage as the final frame carries it; `estimated` when part of it was estimated."""
+        usage: dict[str, Any] = msgspec.to_builtins(self.out.usage)
+        if self._estimated:
+            usage["estimated"] = True
+        return usage
 
     async def _wait_title(self, task: asyncio.Task[str] | None) -> str | None:
         if task is None:
@@ -344,66 +374,17 @@ class Run:
             system=deps.system_prompt(spec.mood, spec.web_search),
             tools=tuple(t.spec for t in offered),
         )
-        offered_by_name = {t.name: t for t in offered}
-        calls: list[ToolCall] = []
-        write = out.write
-        # Part ids only need to be unique within the message; short ones keep every delta frame small.
-        part_ids = (f"{self.step}-{n}" for n in range(1_000_000))
-        # Which text or reasoning part is open is the output's to know (`text_id`, `reasoning_id`): opening
-        # one ends the other (`end_part`), and so does a tool call.
+        step = ModelStep(out, {t.name: t for t in offered}, step=self.step, first_token=self._first_token)
         try:
-            async for event in self.provider.stream(request):
-                match event:
-                    case ModelText(text=text):
-                        part_id = out.text_id
-                        if part_id is None:
-                            self._first_token()
-                            await out.end_part()
-                            part_id = f"t{next(part_ids)}"
-                            await write(TextStart(id=part_id))
-                        await write(TextDelta(id=part_id, delta=text))
-                    case ModelReasoning(text=text):
-                        part_id = out.reasoning_id
-                        if part_id is None:
-                            self._first_token()
-                            await out.end_part()
-                            part_id = f"r{next(part_ids)}"
-                            await write(ReasoningStart(id=part_id))
-                        await write(ReasoningDelta(id=part_id, delta=text))
-                    case ModelReasoningSignature(signature=signature, redacted=redacted):
-                        if out.reasoning_id is None:  # a redacted block has no text: it opens its part here
-                            self._first_token()
-                            await out.end_part()
-                            await write(ReasoningStart(id=f"r{next(part_ids)}"))
-                        key = "redactedData" if redacted else "signature"
-                        out.reasoning_metadata({"anthropic": {key: signature}})
-                    case ModelReasoningEnd():
-                        if out.reasoning_id is not None:
-                            await out.end_part()  # the next block is a part of its own, with its own metadata
-                    case ModelToolCallStart(id=call_id, name=name):
-                        await out.end_part()
-                        await write(ToolInputStart(tool_call_id=call_id, tool_name=name))
-                    case ModelToolCallDelta(id=call_id, delta=delta):
-                        await write(ToolInputDelta(tool_call_id=call_id, input_text_delta=delta))
-                    case ModelToolCall(id=call_id, name=name, arguments=arguments):
-                        await out.end_part()
-                        call = ToolCall.parse(call_id, name, arguments, offered_by_name)
-                        if call.error is not None:
-                            await write(
-                                ToolInputError(
-                                    tool_call_id=call_id, tool_name=name, input=call.input, error_text=call.error
-                                )
-                            )
-                        else:
-                            await write(ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=call.input))
-                        calls.append(call)
-                    case ModelUsage(usage=usage):
-                        out.add_usage(usage)
-                    case ModelFinish(reason=reason):
-                        self.finish_reason = self._finish_before_error = reason
+            await step.stream(self.provider.stream(request))
         finally:
+            # Also when the step is cut short (stopped, timed out, failed): what it streamed is charged.
+            if step.finish is not None:
+                self.finish_reason = self._finish_before_error = step.finish
+            if estimate := step.estimate():
+                self._estimated += estimate
+                out.add_usage(Usage(output_tokens=estimate))
             with contextlib.suppress(AppError):
                 await out.end_part()
         self._finish_before_error = None  # the stream ended cleanly: a later error is not the model's
-        # Calls with invalid input come back too: their error is the result the model sees next step.
-        return calls
+        return step.calls

@@ -19,6 +19,7 @@ class MemoryRunRegistry:
         self._leases: dict[str, tuple[str, float, float]] = {}
         self._stops: dict[str, asyncio.Event] = {}
         self._idempotency: dict[str, tuple[str, float]] = {}
+        self._readers: dict[str, float] = {}  # run -> seen until
 
     def _lease(self, conversation_id: str) -> tuple[str, float, float] | None:
         """The conversation's lease while it is held (alive or not); an expired one is dropped."""
@@ -64,6 +65,7 @@ class MemoryRunRegistry:
         if lease is not None and lease[0] == run_id:
             del self._leases[conversation_id]
         self._stops.pop(run_id, None)
+        self._readers.pop(run_id, None)
 
     async def active(self, conversation_id: str) -> str | None:
         return self._holder(conversation_id)
@@ -76,6 +78,16 @@ class MemoryRunRegistry:
 
     async def wait_stop(self, run_id: str) -> None:
         await self._stops.setdefault(run_id, asyncio.Event()).wait()
+
+    async def touch_reader(self, run_id: str, *, ttl: float) -> None:
+        now = self._clock()
+        if len(self._readers) >= 1024 and run_id not in self._readers:
+            # A reader may touch once more after its run released: forget whatever has lapsed.
+            self._readers = {r: until for r, until in self._readers.items() if until > now}
+        self._readers[run_id] = now + ttl
+
+    async def reader_seen(self, run_id: str) -> bool:
+        return self._clock() < self._readers.get(run_id, 0.0)
 
     async def claim_idempotency(self, key: str, value: str, *, ttl: float) -> str | None:
         now = self._clock()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chatstream.protocol.chunks import Chunk, ReasoningEnd, TextEnd, encode_chunk
+from chatstream.models import Usage
+from chatstream.protocol.chunks import Chunk, ReasoningEnd, SourceUrl, TextEnd, encode_chunk
 from chatstream.runs.assembly import ChunkAssembler
 from chatstream.runs.persist import close_stream
 from chatstream.streams.producer import StreamWriter
@@ -17,7 +18,7 @@ from chatstream.streams.producer import StreamWriter
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from chatstream.models import Message, Usage
+    from chatstream.models import Message
     from chatstream.runs.assembly import MessageBuilder
     from chatstream.streams.base import StreamBuffer
 
@@ -33,7 +34,7 @@ class RunOutput:
 
     What no chunk carries has a method of its own: the model's usage (`add_usage`), a human's decision on a
     tool call (`record_decision`), and the provider metadata of a reasoning part, which rides on its end
-    (`reasoning_metadata`).
+    (`reasoning_metadata`). Citations (`cite`) are chunks, written once per URL per answer.
     """
 
     def __init__(
@@ -52,8 +53,12 @@ class RunOutput:
         self._writer = StreamWriter(buffer, stream_id, batched=batched, window=window)
         self._fold = ChunkAssembler(stream_id, base)
         # Begun before the `start` chunk, so there is a message to store whatever happens first.
-        self._fold.begin(message_id)
+        builder = self._fold.begin(message_id)
         self._reasoning_meta: dict[str, Any] | None = None
+        # What the answer carried before this run (a run resumed after an approval): charged by that run.
+        self._base_usage = builder.usage
+        # URLs cited in this answer, its first half's too: each is a `source-url` part once.
+        self._cited = {p.url for p in builder.parts if p.type == "source-url" and p.url}
 
     async def write(self, chunk: Chunk) -> None:
         """Fold `chunk` into the message and write it to the stream (encoded once)."""
@@ -75,6 +80,13 @@ class RunOutput:
     def reasoning_metadata(self, metadata: dict[str, Any]) -> None:
         """Provider metadata for the open reasoning part (a signature): written with the part's end."""
         self._reasoning_meta = metadata
+
+    async def cite(self, url: str, title: str | None) -> None:
+        """Write a `source-url` chunk for `url`, unless this answer cites it already (either half of it)."""
+        if url in self._cited:
+            return
+        self._cited.add(url)  # before the write: parallel tool calls citing the same page write it once
+        await self.write(SourceUrl(source_id=f"source-{len(self._cited)}", url=url, title=title or None))
 
     async def end_part(self) -> None:
         """End the open text or reasoning part, if any: what comes next is a part of its own."""
@@ -107,7 +119,19 @@ class RunOutput:
 
     @property
     def usage(self) -> Usage:
+        """The answer's usage, the part before this run included (what the stored message shows)."""
         return self._builder.usage
+
+    @property
+    def run_usage(self) -> Usage:
+        """What this run used: `usage` without what the answer carried before it (charged by its own run)."""
+        usage, base = self._builder.usage, self._base_usage
+        if base == Usage():
+            return usage
+        return Usage(
+            input_tokens=max(0, usage.input_tokens - base.input_tokens),
+            output_tokens=max(0, usage.output_tokens - base.output_tokens),
+        )
 
     def add_usage(self, usage: Usage) -> None:
         self._builder.usage = self._builder.usage + usage

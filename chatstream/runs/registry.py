@@ -59,6 +59,19 @@ class RunRegistry(Protocol):
         """Return once a stop has been requested for `run_id` (the producer races this against its work)."""
         ...
 
+    async def touch_reader(self, run_id: str, *, ttl: float) -> None:
+        """Record that someone is reading `run_id`'s stream (wherever it is produced), for `ttl` seconds.
+
+        Readers refresh it while they follow the stream, and a run touches it once as it starts; a run
+        whose record lapsed has had no reader for `ttl` seconds (`CHAT_ABANDON_AFTER_SECONDS`). Used only
+        when that setting is on.
+        """
+        ...
+
+    async def reader_seen(self, run_id: str) -> bool:
+        """Whether `touch_reader` was called for `run_id` within its `ttl`."""
+        ...
+
     async def claim_idempotency(self, key: str, value: str, *, ttl: float) -> str | None:
         """Bind `key` to `value` unless already bound; return the existing value when it was."""
         ...

@@ -1,4 +1,5 @@
-"""Tool calls inside a run: parsing the model's input, running the handlers concurrently, writing each result.
+"""Tool calls inside a run: parsing the model's input, running the handlers concurrently, writing each result
+and the pages it cites (`source-url` parts, once per URL per answer).
 
 Which calls wait for a human first, and what their decisions do, is `chatstream.runs.approval`.
 """
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from chatstream.protocol.chunks import DataStatus, ToolOutputAvailable, ToolOutputError
-from chatstream.tools.base import Tool, ToolContext, ToolError, ToolInputError
+from chatstream.tools.base import Source, Tool, ToolContext, ToolError, ToolInputError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -82,6 +83,18 @@ async def _run_one(out: RunOutput, spec: RunSpec, call: ToolCall) -> None:
         await _fail(out, call, f"{type(exc).__name__}: {exc}")
         return
     await out.write(ToolOutputAvailable(tool_call_id=call.id, output=output))
+    for source in _sources(call.tool, output):
+        await out.cite(source.url, source.title)
+
+
+def _sources(tool: Tool[Any], output: Any) -> list[Source]:
+    """The web pages `output` cites. Only http(s) URLs: a citation is a link the client renders."""
+    try:
+        sources = tool.sources(output)
+    except Exception as exc:  # noqa: BLE001 - a host's extractor failing costs the citations, not the answer
+        log.warning("tool %s: could not read the sources of its output: %r", tool.name, exc)
+        return []
+    return [s for s in sources if s.url.startswith(("https://", "http://"))]
 
 
 async def _fail(out: RunOutput, call: ToolCall, text: str) -> None:

@@ -5,6 +5,9 @@ to the run: it reads the buffer, and checks the run's lease when the buffer is q
 died (its instance crashed) ends the reader with an error within a few seconds instead of a hang; the
 first reader to notice also has the dead run's answer stored (`on_lost`).
 
+With `CHAT_ABANDON_AFTER_SECONDS` on, a reader also marks its run as watched (`RunRegistry.touch_reader`)
+while it follows, wherever the run is produced: a run nobody reads for that long is stopped (a closed tab).
+
 When this instance shuts down, a reader of a run produced elsewhere has nothing to wait for here: it stops
 after the last whole batch, without a final frame (`StreamHandoffError`), and its client reconnects, with
 its cursor, to an instance that stays.
@@ -59,6 +62,7 @@ async def follow(
     is_local: Callable[[str], bool] | None = None,
     on_lost: Callable[[str, str], Awaitable[object]] | None = None,
     draining: Callable[[], bool] | None = None,
+    watch: float = 0.0,
 ) -> AsyncIterator[list[StreamEntry] | None]:
     """Yield batches of entries after `after` until the stream's final one; `PING` after each silent interval.
 
@@ -71,11 +75,24 @@ async def follow(
     and ends the stream with its error frame (exactly once across instances), which this reader then
     relays like any frame. `draining()` true while this instance shuts down: a run produced elsewhere is
     then left with `StreamHandoffError` after the last whole batch.
+
+    `watch` (`abandon_after_seconds`; 0: off, no extra call) marks the run as read for that long, renewed
+    every third of it while this reader follows (`RunRegistry.touch_reader`).
     """
     cursor = after
     last_sent = time.monotonic()
+    block = min(poll, ping_interval)
+    touched = -float("inf")
+    if watch > 0:
+        block = min(block, watch / 3)  # a quiet stream must not keep this reader from renewing its mark
     while True:
-        result = await buffer.read(stream_id, cursor, block=min(poll, ping_interval))
+        if watch > 0 and time.monotonic() - touched >= watch / 3:
+            touched = time.monotonic()
+            try:
+                await registry.touch_reader(run_id, ttl=watch)
+            except AppError as exc:  # the worst case is a run stopped early; never the reader's end
+                log.warning("could not mark run %s as read: %s", run_id, exc.message)
+        result = await buffer.read(stream_id, cursor, block=block)
         if result is None:
             raise StreamGoneError("the stream expired or was deleted")
         if result.entries:

@@ -4,7 +4,7 @@ handler, and whether a human must approve each call. Hosts register their own wh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 
@@ -13,7 +13,7 @@ from chatstream.providers.base import ToolSpec
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
-__all__ = ["Tool", "ToolContext", "ToolError", "ToolInputError", "ToolRegistry"]
+__all__ = ["Source", "Tool", "ToolContext", "ToolError", "ToolInputError", "ToolRegistry"]
 
 In = TypeVar("In", bound=msgspec.Struct)
 
@@ -27,6 +27,13 @@ class ToolInputError(Exception):
     """The model's input does not match the tool's schema; reported to the model, not raised to the client."""
 
 
+class Source(NamedTuple):
+    """A page a tool's output cites: the run streams it as a `source-url` part (a citation)."""
+
+    url: str
+    title: str | None = None
+
+
 class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
     """What a handler may know about the call."""
 
@@ -37,7 +44,12 @@ class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Tool(Generic[In]):
-    """One callable tool. `handler(input, ctx)` returns any JSON-encodable value."""
+    """One callable tool. `handler(input, ctx)` returns any JSON-encodable value.
+
+    `sources(output)`, when given, names the pages an output cites (a search's results, a fetched page):
+    the run emits each as a `source-url` part right after the output, once per URL per answer. It gets the
+    output as the model does (JSON-shaped: Structs already turned into dicts).
+    """
 
     def __init__(
         self,
@@ -48,6 +60,7 @@ class Tool(Generic[In]):
         *,
         needs_approval: bool = False,
         web: bool = False,
+        sources: Callable[[Any], Iterable[Source]] | None = None,
     ) -> None:
         self.name = name
         self.description = description
@@ -56,6 +69,7 @@ class Tool(Generic[In]):
         self.needs_approval = needs_approval
         self.web = web
         """Offered only when a request asks for `webSearch: true`."""
+        self._sources = sources
         self.parameters = _input_schema(input_type)
 
     @property
@@ -71,6 +85,10 @@ class Tool(Generic[In]):
 
     async def call(self, raw: Any, ctx: ToolContext) -> Any:
         return await self.handler(self.parse_input(raw), ctx)
+
+    def sources(self, output: Any) -> list[Source]:
+        """The pages `output` (JSON-shaped) cites; none unless the tool was given a `sources` function."""
+        return list(self._sources(output)) if self._sources is not None else []
 
 
 def _input_schema(input_type: type[msgspec.Struct]) -> dict[str, Any]:

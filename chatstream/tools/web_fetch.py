@@ -23,14 +23,22 @@ from urllib.parse import urljoin
 import httpx
 import msgspec
 
-from chatstream.tools.base import Tool, ToolError
+from chatstream.tools.base import Source, Tool, ToolError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from chatstream.tools.base import ToolContext
 
-__all__ = ["AddressPolicy", "Resolver", "WebFetchInput", "WebFetcher", "system_resolver", "web_fetch_tool"]
+__all__ = [
+    "AddressPolicy",
+    "Resolver",
+    "WebFetchInput",
+    "WebFetcher",
+    "page_sources",
+    "system_resolver",
+    "web_fetch_tool",
+]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """`resolve(host, port) -> [ip, ...]`; injectable so tests can make any name resolve anywhere."""
@@ -300,6 +308,15 @@ def html_to_text(html: str) -> tuple[str | None, str]:
     return title, text
 
 
+def page_sources(output: Any) -> list[Source]:
+    """The page a fetch returned is a citation: its final URL (after redirects) and its title."""
+    url = output.get("url") if isinstance(output, dict) else None
+    if not isinstance(url, str) or not url:
+        return []
+    title = output.get("title")
+    return [Source(url, title if isinstance(title, str) and title else None)]
+
+
 def web_fetch_tool(fetcher: WebFetcher) -> Tool[WebFetchInput]:
     async def handler(data: WebFetchInput, ctx: ToolContext) -> dict[str, Any]:
         return await fetcher.fetch(data.url)
@@ -310,4 +327,5 @@ def web_fetch_tool(fetcher: WebFetcher) -> Tool[WebFetchInput]:
         WebFetchInput,
         handler,
         web=True,
+        sources=page_sources,
     )

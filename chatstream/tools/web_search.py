@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import httpx
 import msgspec
 
-from chatstream.tools.base import Tool, ToolError
+from chatstream.tools.base import Source, Tool, ToolError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from chatstream.tools.base import ToolContext
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "SearchResult",
     "UnconfiguredSearch",
     "WebSearchInput",
+    "search_sources",
     "web_search_tool",
 ]
 
@@ -121,6 +124,15 @@ class WebSearchInput(msgspec.Struct):
     count: Annotated[int, msgspec.Meta(ge=1, le=10, description="How many results (1-10).")] = 5
 
 
+def search_sources(output: Any) -> Iterator[Source]:
+    """Every result the model receives is a citation: `{"results": [{"url", "title"}, ...]}`."""
+    results = output.get("results") if isinstance(output, dict) else None
+    for result in results if isinstance(results, list) else ():
+        if isinstance(result, dict) and isinstance(url := result.get("url"), str) and url:
+            title = result.get("title")
+            yield Source(url, title if isinstance(title, str) and title else None)
+
+
 def web_search_tool(backend: SearchBackend) -> Tool[WebSearchInput]:
     async def handler(data: WebSearchInput, ctx: ToolContext) -> dict[str, object]:
         results = await backend.search(data.query, count=data.count)
@@ -132,4 +144,5 @@ def web_search_tool(backend: SearchBackend) -> Tool[WebSearchInput]:
         WebSearchInput,
         handler,
         web=True,
+        sources=search_sources,
     )

@@ -211,15 +211,6 @@ async def test_a_new_conversation_has_a_title_at_once(client: httpx.AsyncClient)
     await wait_idle(client, "t-title")
 
 
-async def test_a_user_title_is_not_overwritten_by_the_generated_one(client: httpx.AsyncClient) -> None:
-    response = await send(client, ui("t-ut", "Plan a trip mock:tokens=40 mock:delay=10", mid="u1"))
-    assert response.status_code == 200
-    await client.patch("/api/chat/conversations/t-ut", json={"title": "Mine"}, headers=ALICE)
-    await wait_idle(client, "t-ut")
-    conversation = await services_of(client.app).store.get_conversation("t-ut")
-    assert conversation is not None and conversation.title == "Mine"
-
-
 @pytest.mark.parametrize("how", ["stop", "supersede"])
 async def test_a_token_budget_cannot_be_passed_by_stopping_runs(how: str) -> None:
     # 30 output tokens a day: each stopped run streams well over that (about 5 characters per token here).

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
+from tests.fakes.web import fake_web
 from tests.support.conformance import NODE, SCRIPT_TIMEOUT, run_conformance
 from tests.support.server import ServerProcess, free_port
 
@@ -67,6 +68,19 @@ def test_tool_approval_round_trip(approval_server: ServerProcess) -> None:
     """approval-requested; addToolApprovalResponse + sendAutomaticallyWhen continues the SAME message (approve
     and deny)."""
     run_conformance(approval_server, "approval")
+
+
+def test_search_results_are_source_url_parts() -> None:
+    """web_search on the fake web, twice in one answer: the Chat holds one `source-url` part per result."""
+    with fake_web() as web:
+        env = {
+            **no_weather_backend(),
+            "CHAT_WEB_SEARCH_API_KEY": "fake",
+            "CHAT_WEB_SEARCH_URL": f"{web}/search",
+            "CHAT_TITLE_GENERATION": "false",
+        }
+        with ServerProcess(env=env) as server:
+            run_conformance(server, "sources", env={"WEB_URL": web})
 
 
 class Lifecycle:

@@ -13,6 +13,8 @@
 //   approval  server started with CHAT_APPROVAL_TOOLS=get_weather: approval-requested, then
 //             Chat.addToolApprovalResponse + sendAutomaticallyWhen continues the SAME assistant message;
 //             also a denial
+//   sources   server started with its web_search on the fake web (WEB_URL, tests/fakes/web.py): a search run
+//             twice in one answer; each result is ONE source-url part {sourceId, url, title} in the message
 //   regenerate, edit, stopsend
 //             the conversation lifecycle against a server on the fake OpenAI upstream (FAKE_URL, FAKE_NS):
 //             Chat.regenerate(), an edit of an earlier user message (sendMessage with its messageId), and
@@ -50,12 +52,14 @@ const KNOWN_CHECKS = [
   'datapart',
   'tools',
   'approval',
+  'sources',
   'regenerate',
   'edit',
   'stopsend',
 ];
 const FAKE_URL = (process.env.FAKE_URL ?? '').replace(/\/$/, '');
 const FAKE_NS = process.env.FAKE_NS ?? '';
+const WEB_URL = (process.env.WEB_URL ?? '').replace(/\/$/, '');
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -739,6 +743,30 @@ async function checkTools() {
   expectEqual('tools: finishReason', finish.finishReason, 'stop');
 }
 
+const SOURCES_PROMPT = 'Search the web mock:tool=web_search mock:args={"query":"pages"} mock:steps=2';
+
+async function checkSources() {
+  ok(WEB_URL, 'sources: WEB_URL (the fake web the server searches) is not set');
+  const chatId = `conf-sources-${RUN}`;
+  const chat = newChat({ id: chatId });
+  await chat.sendMessage({ text: SOURCES_PROMPT }, { body: { webSearch: true } });
+  checkChatHealthy(chat, 'sources');
+  const posts = exchangesOf('sources');
+  await settled(posts);
+  const { tools } = checkChunks(posts[0]);
+  expectEqual('sources: tool calls', tools.size, 2);
+  const message = chat.messages[1];
+  const sources = message.parts.filter((p) => p.type === 'source-url');
+  expectEqual(
+    'sources: source-url parts, one per result although the search ran twice',
+    sources.map(({ sourceId, url, title }) => ({ sourceId, url, title })),
+    [
+      { sourceId: 'source-1', url: `${WEB_URL}/a`, title: 'Result A' },
+      { sourceId: 'source-2', url: `${WEB_URL}/b`, title: 'Result B' },
+    ],
+  );
+}
+
 async function approvalRoundTrip(label, approved) {
   currentLabel = label;
   const chatId = `conf-${label}-${RUN}`;
@@ -987,6 +1015,7 @@ const REGISTRY = {
   datapart: checkDataPart,
   tools: checkTools,
   approval: checkApproval,
+  sources: checkSources,
   regenerate: checkRegenerate,
   edit: checkEdit,
   stopsend: checkStopSend,
