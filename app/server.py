@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -13,17 +14,29 @@ import msgspec
 from chatstream import Settings, create_app
 from chatstream.errors import ConfigError
 from chatstream.settings import AuthToken, Secret
+from chatstream.store.sql import redact_url, sql_dialect
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from litestar import Litestar
 
-__all__ = ["DEMO_TOKEN", "JsonFormatter", "banner", "build_app", "configure_logging", "standalone_settings"]
+__all__ = [
+    "DEFAULT_DATABASE",
+    "DEMO_TOKEN",
+    "JsonFormatter",
+    "banner",
+    "build_app",
+    "configure_logging",
+    "standalone_settings",
+    "store_description",
+]
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - announced at start-up; only on loopback unless explicitly allowed
 # Premium, so someone trying the demo is not stopped by the free tier's 20 messages a day.
 _DEMO = AuthToken(token=Secret(DEMO_TOKEN), user_id="demo", tier="premium")
+DEFAULT_DATABASE = "chatstream.db"
+"""The standalone server's store when neither DATABASE_URL nor REDIS_URL is set (in the working directory)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -36,8 +49,9 @@ def is_loopback(host: str) -> bool:
 
 
 def standalone_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """`Settings.from_env()`, plus the demo token when no auth is configured and the mock provider when no
-    provider is. The demo token is refused on a non-loopback address unless CHAT_ALLOW_DEMO_TOKEN=true."""
+    """`Settings.from_env()`, plus the demo token when no auth is configured, the mock provider when no
+    provider is, and SQLite in `./chatstream.db` when neither DATABASE_URL nor REDIS_URL is set. The demo token
+    is refused on a non-loopback address unless CHAT_ALLOW_DEMO_TOKEN=true."""
     settings = Settings.from_env(os.environ if environ is None else environ)
     changes: dict[str, object] = {}
     if not settings.auth_configured:
@@ -50,6 +64,9 @@ def standalone_settings(environ: Mapping[str, str] | None = None) -> Settings:
         changes["auth_tokens"] = (_DEMO,)
     if not settings.providers and not settings.mock_provider:
         changes["mock_provider"] = True
+    if settings.database_url is None and settings.redis_url is None:
+        # Conversations outlive a restart of `make run`: SQLite in the working directory (the banner names it).
+        changes["database_url"] = f"sqlite+aiosqlite:///{Path(DEFAULT_DATABASE).resolve()}"
     return msgspec.structs.replace(settings, **changes) if changes else settings
 
 
@@ -57,11 +74,30 @@ def uses_demo_token(settings: Settings) -> bool:
     return any(t.token.get() == DEMO_TOKEN for t in settings.auth_tokens)
 
 
+def store_description(settings: Settings) -> str:
+    """Where conversations are stored, for the banner (a password in a URL is masked)."""
+    url = settings.database_url
+    if url is None:
+        return "Redis" if settings.redis_url else "memory (lost at exit)"
+    dialect = sql_dialect(url)
+    if dialect == "sqlite":
+        return f"SQLite ({url.partition(':///')[2] or url})"
+    if dialect == "postgresql":
+        return f"PostgreSQL ({redact_url(url)})"
+    return "memory (lost at exit)"
+
+
 def banner(settings: Settings) -> str:
     backends = f"Redis ({settings.redis_url})" if settings.redis_url else "memory (set REDIS_URL for Redis)"
     configured = ", ".join(settings.providers) or "none"
     url = f"http://{settings.host}:{settings.port}"
-    lines = [f"chatstream on {url}", f"  backends: {backends}", f"  providers: {configured}"]
+    lines = [
+        f"chatstream on {url}",
+        f"  backends: {backends}",
+        f"  conversations: {store_description(settings)}",
+        f"  providers: {configured}",
+        f"  playground: {url}/ (a chat page); api docs: {url}/schema (OpenAPI: {url}/schema/openapi.json)",
+    ]
     if settings.mock_provider and not settings.providers:
         lines.append("  the mock provider answers: set OPENAI_API_KEY, ANTHROPIC_API_KEY, ... for real models")
     if uses_demo_token(settings):
@@ -114,4 +150,8 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
 
 
 def build_app(environ: Mapping[str, str] | None = None) -> Litestar:
-    return create_app(standalone_settings(environ))
+    from app.playground import add_playground
+
+    app = create_app(standalone_settings(environ))
+    add_playground(app)
+    return app

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, delete, get, patch, post
+from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
+from litestar.response import Stream
 
 from chatstream.api.chat import delete_conversation_cascade, start_and_respond
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
+from chatstream.api.openapi import documented
 from chatstream.api.schemas import check_id, parse_json
 from chatstream.errors import BadRequestError
 from chatstream.models import ChatRequest, Visibility
@@ -34,7 +36,7 @@ def _int_param(raw: str | None, name: str, *, default: int, low: int, high: int)
 _VISIBILITIES = ("public", "private")
 
 
-@get("/api/chat/conversations")
+@get("/api/chat/conversations", **documented("listConversations"))
 async def list_conversations(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -72,7 +74,7 @@ async def list_conversations(
     return {"conversations": msgspec.to_builtins(page), "hasMore": more}
 
 
-@get("/api/chat/messages")
+@get("/api/chat/messages", **documented("listMessages"))
 async def list_messages(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -102,7 +104,12 @@ class ConversationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 MAX_TITLE = 200
 
 
-@patch("/api/chat/conversations/{conversation_id:str}", status_code=200, request_max_body_size=None)
+@patch(
+    "/api/chat/conversations/{conversation_id:str}",
+    status_code=200,
+    request_max_body_size=None,
+    **documented("updateConversation"),
+)
 async def update_conversation(
     request: Request[Any, Any, Any],
     chat_services: ServicesDep,
@@ -134,7 +141,7 @@ async def update_conversation(
     return {"conversation": msgspec.to_builtins(updated)}
 
 
-@delete("/api/chat/conversations/{conversation_id:str}", status_code=200)
+@delete("/api/chat/conversations/{conversation_id:str}", status_code=200, **documented("deleteConversation"))
 async def delete_conversation(
     chat_services: ServicesDep, chat_principal: PrincipalDep, conversation_id: FromPath[str]
 ) -> dict[str, Any]:
@@ -149,13 +156,18 @@ class RegenerateBody(msgspec.Struct, kw_only=True, rename="camel", forbid_unknow
     model: str | None = None
 
 
-@post("/api/chat/conversations/{conversation_id:str}/regenerate", status_code=200, request_max_body_size=None)
+@post(
+    "/api/chat/conversations/{conversation_id:str}/regenerate",
+    status_code=200,
+    request_max_body_size=None,
+    **documented("regenerateAnswer"),
+)
 async def regenerate(
     request: Request[Any, Any, Any],
     chat_services: ServicesDep,
     chat_principal: PrincipalDep,
     conversation_id: FromPath[str],
-) -> Any:
+) -> Response[Any] | Stream:
     """Replace an answer (`messageId`, default the last one) and stream the new one as a UI message stream.
     The answer and everything after it are removed first; the model sees the history before it."""
     check_id(conversation_id, "id")
@@ -179,7 +191,12 @@ class TruncateBody(msgspec.Struct, kw_only=True):
     keep: int
 
 
-@post("/api/chat/conversations/{conversation_id:str}/truncate", status_code=200, request_max_body_size=None)
+@post(
+    "/api/chat/conversations/{conversation_id:str}/truncate",
+    status_code=200,
+    request_max_body_size=None,
+    **documented("truncateConversation"),
+)
 async def truncate(
     request: Request[Any, Any, Any],
     chat_services: ServicesDep,
@@ -192,6 +209,8 @@ async def truncate(
     if not isinstance(obj, dict) or "keep" not in obj:
         raise BadRequestError("keep is required")
     keep = obj["keep"]
+    if isinstance(keep, float) and keep.is_integer():
+        keep = int(keep)  # `17.0` is an integer in JSON (and in JSON Schema)
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 0:
         raise BadRequestError("keep must be a non-negative integer")
     await chat_services.runs.owned_conversation(chat_principal, conversation_id, write=True)

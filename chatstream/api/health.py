@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import MediaType, Response, get
 
 from chatstream.api.deps import ServicesDep  # noqa: TC001 - Litestar reads handler annotations
+from chatstream.api.openapi import documented
 from chatstream.errors import AppError
 
 if TYPE_CHECKING:
@@ -47,9 +48,13 @@ def ops_routes(*, health: str | None, ready: str | None, metrics_path: str | Non
     Built per app, since a handler's path is fixed when it is decorated."""
     routes: list[HTTPRouteHandler] = []
     if health is not None:
-        routes.append(get(health, media_type=MediaType.JSON, name="chat-healthz")(healthz))
+        routes.append(get(health, media_type=MediaType.JSON, name="chat-healthz", **documented("healthz"))(healthz))
     if ready is not None:
-        routes.append(get(ready, media_type=MediaType.JSON, name="chat-readyz")(readyz))
+        routes.append(get(ready, media_type=MediaType.JSON, name="chat-readyz", **documented("readyz"))(readyz))
     if metrics_path is not None:
-        routes.append(get(metrics_path, media_type="text/plain; version=0.0.4", name="chat-metrics")(metrics))
+        routes.append(
+            get(metrics_path, media_type="text/plain; version=0.0.4", name="chat-metrics", **documented("metrics"))(
+                metrics
+            )
+        )
     return routes

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import get
 
 from chatstream.api.deps import PrincipalDep, ServicesDep  # noqa: TC001 - Litestar reads handler annotations
+from chatstream.api.openapi import documented
 
 if TYPE_CHECKING:
     from litestar.handlers import HTTPRouteHandler
@@ -20,4 +21,4 @@ async def list_models(chat_services: ServicesDep, chat_principal: PrincipalDep) 
 
 
 def models_route(path: str) -> HTTPRouteHandler:
-    return get(path, name="chat-models")(list_models)
+    return get(path, name="chat-models", **documented("listModels"))(list_models)

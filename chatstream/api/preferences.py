@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, get, put
 
 from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body
+from chatstream.api.openapi import documented
 from chatstream.api.schemas import parse_json
 from chatstream.errors import BadRequestError
 from chatstream.models import Mood, Preferences
@@ -32,14 +33,14 @@ def _describe(services: Services, stored: Preferences | None) -> dict[str, Any]:
     }
 
 
-@get("/api/chat/preferences", status_code=200)
+@get("/api/chat/preferences", status_code=200, **documented("getPreferences"))
 async def get_preferences(chat_services: ServicesDep, chat_principal: PrincipalDep) -> dict[str, Any]:
     """The stored preferences (null where unset) and what a send naming no model resolves to now."""
     stored = await chat_services.store.get_preferences(chat_principal.user_id)
     return _describe(chat_services, stored)
 
 
-@put("/api/chat/preferences", status_code=200, request_max_body_size=None)
+@put("/api/chat/preferences", status_code=200, request_max_body_size=None, **documented("putPreferences"))
 async def put_preferences(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Shapes are told apart in order: `parts` (seed 000), `messages` without `message`
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -187,7 +186,7 @@ def check_data_url(url: str, media_type: str | None, allowed: Collection[str] = 
     try:
         # All of it: a provider refuses a file whose base64 breaks anywhere, and by then the run has started.
         data = base64.b64decode(payload, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a str that is not ASCII
         raise BadRequestError("file data URL is not valid base64") from exc
     if len(data) > MAX_FILE_BYTES:
         raise PayloadTooLargeError(f"file exceeds {MAX_FILE_BYTES} bytes")

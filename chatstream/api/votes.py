@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, get, patch
 
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
+from chatstream.api.openapi import documented
 from chatstream.api.schemas import check_id, parse_json
 from chatstream.errors import BadRequestError, NotFoundError
 from chatstream.models import Vote
@@ -21,7 +22,7 @@ class VoteBody(msgspec.Struct, kw_only=True, rename="camel"):
     type: Literal["up", "down"]
 
 
-@patch("/api/vote", status_code=200, request_max_body_size=None)
+@patch("/api/vote", status_code=200, request_max_body_size=None, **documented("voteMessage"))
 async def vote(request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep) -> Any:
     """Vote an answer up or down, owner only; voting again replaces the vote."""
     try:
@@ -42,7 +43,7 @@ async def vote(request: Request[Any, Any, Any], chat_services: ServicesDep, chat
     return msgspec.to_builtins(record)
 
 
-@get("/api/vote", status_code=200)
+@get("/api/vote", status_code=200, **documented("listVotes"))
 async def list_votes(request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep) -> Any:
     """`[{chatId, messageId, isUpvoted}]`, in message order; owner only, as in the chatbot."""
     chat_id = request.query_params.get("chatId")
