@@ -8,7 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from chatstream import create_app
-from chatstream.models import Conversation, Message, MessagePart
+from chatstream.models import Conversation, Message, MessagePart, Role
 from chatstream.providers.mock import MockProvider
 from tests.api.conftest import ALICE, BOB
 from tests.api.test_chat import send, wait_idle
@@ -23,7 +23,7 @@ async def seed(client: AsyncTestClient[Any], n: int, *, messages: int = 0) -> li
             Conversation(id=f"c{i}", user_id="alice", updated_at=1_000 + i, visibility="public" if i % 2 else "private")
         )
     for m in range(messages):
-        role = "user" if m % 2 == 0 else "assistant"
+        role: Role = "user" if m % 2 == 0 else "assistant"
         part = (MessagePart(type="text", text=f"m{m}"),)
         await store.save_message(Message(id=f"m{m}", conversation_id="c0", role=role, parts=part))
     return [f"c{i}" for i in range(n)]

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from litestar import Litestar
 
 from chatstream import Settings, create_app
 from chatstream.providers.mock import MockProvider
 from tests.api.conftest import ALICE
-from tests.api.test_chat import wait_idle
 from tests.support.settings import make_settings, services_of
 
 if TYPE_CHECKING:
@@ -24,15 +24,32 @@ if TYPE_CHECKING:
 # httpx's ASGI transport on the test's own event loop, which runs requests concurrently.
 
 
+class AppClient(httpx.AsyncClient):
+    """A client of one app, which it names for tests that reach into its services."""
+
+    def __init__(self, app: Litestar) -> None:
+        # The app itself, not `LifespanManager.app`: that one hands every request the same lifespan `state`
+        # dict, where Litestar keeps per-request flags (two concurrent requests would see each other's
+        # "response started").
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        super().__init__(transport=transport, base_url="http://test", timeout=30)
+        self.app = app
+
+
+async def wait_idle(client: AppClient, thread: str) -> None:
+    """Wait until the conversation's run has released it (its stream ended)."""
+    for _ in range(500):
+        if await services_of(client.app).registry.active(thread) is None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("run did not end")
+
+
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, **providers: MockProvider) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(settings: Settings, **providers: MockProvider) -> AsyncIterator[AppClient]:
     app = create_app(settings, providers=providers or {"mock": MockProvider()})
-    async with LifespanManager(app):
-        # The app itself, not `manager.app`: that one hands every request the same lifespan `state` dict, where
-        # Litestar keeps per-request flags (two concurrent requests would see each other's "response started").
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
-            client.app = app  # type: ignore[attr-defined]
+    async with LifespanManager(app):  # type: ignore[arg-type]
+        async with AppClient(app) as client:
             yield client
 
 
@@ -42,12 +59,12 @@ def mock() -> MockProvider:
 
 
 @pytest.fixture
-async def client(mock: MockProvider) -> AsyncIterator[httpx.AsyncClient]:
+async def client(mock: MockProvider) -> AsyncIterator[AppClient]:
     async with serve(make_settings(), mock=mock) as c:
         yield c
 
 
-async def send(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+async def send(client: AppClient, body: dict[str, Any]) -> httpx.Response:
     return await client.post("/api/chat", json=body, headers=ALICE)
 
 
@@ -58,7 +75,7 @@ def ui(chat_id: str, text: str, *, mid: str, trigger: str = "submit-message", **
     return {"id": chat_id, "messages": [message], "trigger": trigger, **extra}
 
 
-async def stored(client: httpx.AsyncClient, chat_id: str) -> list[dict[str, Any]]:
+async def stored(client: AppClient, chat_id: str) -> list[dict[str, Any]]:
     got = await client.get(f"/api/chat/messages?conversationId={chat_id}&limit=100", headers=ALICE)
     assert got.status_code == 200, got.text
     messages: list[dict[str, Any]] = got.json()["messages"]
@@ -76,13 +93,13 @@ def sent_history(mock: MockProvider) -> list[tuple[str, str]]:
     return [(m.role, m.text) for m in messages if m.role != "assistant" or any(p.type != "step-start" for p in m.parts)]
 
 
-async def turn(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+async def turn(client: AppClient, body: dict[str, Any]) -> None:
     response = await send(client, body)
     assert response.status_code == 200, response.text
     await wait_idle(client, body["id"])
 
 
-async def test_regenerate_replaces_the_answer(client: httpx.AsyncClient, mock: MockProvider) -> None:
+async def test_regenerate_replaces_the_answer(client: AppClient, mock: MockProvider) -> None:
     await turn(client, ui("t-re", "question", mid="u1"))
     [_, first] = await stored(client, "t-re")
     await turn(client, ui("t-re", "question", mid="u1", trigger="regenerate-message", messageId=first["id"]))
@@ -95,7 +112,7 @@ async def test_regenerate_replaces_the_answer(client: httpx.AsyncClient, mock: M
     assert sent_history(mock) == [("user", "question")]
 
 
-async def test_regenerate_an_earlier_answer(client: httpx.AsyncClient, mock: MockProvider) -> None:
+async def test_regenerate_an_earlier_answer(client: AppClient, mock: MockProvider) -> None:
     await turn(client, ui("t-re2", "one", mid="u1"))
     await turn(client, ui("t-re2", "two", mid="u2"))
     first_answer = (await stored(client, "t-re2"))[1]["id"]
@@ -106,7 +123,7 @@ async def test_regenerate_an_earlier_answer(client: httpx.AsyncClient, mock: Moc
     assert sent_history(mock) == [("user", "one")]
 
 
-async def test_edit_drops_what_follows(client: httpx.AsyncClient, mock: MockProvider) -> None:
+async def test_edit_drops_what_follows(client: AppClient, mock: MockProvider) -> None:
     await turn(client, ui("t-ed", "one", mid="u1"))
     await turn(client, ui("t-ed", "two", mid="u2"))
     await turn(client, ui("t-ed", "one, edited", mid="u1", messageId="u1"))
@@ -124,7 +141,7 @@ async def test_edit_drops_what_follows(client: httpx.AsyncClient, mock: MockProv
     assert sent_history(mock)[-1] == ("user", "three, edited")
 
 
-async def test_regenerate_route(client: httpx.AsyncClient, mock: MockProvider) -> None:
+async def test_regenerate_route(client: AppClient, mock: MockProvider) -> None:
     await turn(client, ui("t-rr", "hello", mid="u1"))
     old = (await stored(client, "t-rr"))[1]["id"]
     response = await client.post("/api/chat/conversations/t-rr/regenerate", json={}, headers=ALICE)
@@ -142,7 +159,7 @@ async def test_regenerate_route(client: httpx.AsyncClient, mock: MockProvider) -
     assert [m["role"] for m in await stored(client, "t-rr")] == ["user", "assistant"]  # refused: nothing changed
 
 
-async def test_a_send_supersedes_the_running_answer(client: httpx.AsyncClient, mock: MockProvider) -> None:
+async def test_a_send_supersedes_the_running_answer(client: AppClient, mock: MockProvider) -> None:
     # The first response is read in the background (a test client returns once the body is complete).
     first = asyncio.create_task(send(client, ui("t-sup", "long mock:tokens=400 mock:delay=10", mid="u1")))
     await asyncio.sleep(0.3)  # some 30 tokens of the first answer are out
@@ -202,7 +219,7 @@ async def test_seed002_messages_shape_keeps_its_selectors() -> None:
         assert conversation is not None and conversation.visibility == "public"
 
 
-async def test_a_new_conversation_has_a_title_at_once(client: httpx.AsyncClient) -> None:
+async def test_a_new_conversation_has_a_title_at_once(client: AppClient) -> None:
     response = await send(client, ui("t-title", "Plan a trip to Lisbon mock:delay=5", mid="u1"))
     assert response.status_code == 200
     listed = (await client.get("/api/chat/conversations", headers=ALICE)).json()["conversations"]

@@ -126,13 +126,18 @@ async def test_stop_from_a_second_connection(http: httpx.AsyncClient, server: Se
     assert (await http.post(f"/api/chat/{thread}/stop")).json()["stopped"] is False
 
 
-async def test_concurrent_send_is_409_and_reconnect_works(http: httpx.AsyncClient) -> None:
-    thread, _ = await read_some(http, slow(30, 20, "race-thread"), 3)
+async def test_concurrent_send_supersedes_and_reconnect_works(http: httpx.AsyncClient) -> None:
+    """The default busy policy: a send while an answer streams stops it (stored as interrupted) and starts anew;
+    a reconnect then follows the new answer."""
+    thread, _ = await read_some(http, slow(300, 20, "race-thread"), 3)
     second = await http.post("/api/chat", json={"parts": [{"type": "text", "text": "hi"}], "threadId": thread})
-    assert second.status_code == 409
-    assert second.json()["error"].startswith("a generation is already running")
+    assert second.status_code == 200, second.text
+    assert parse_frames(second.text)[-2].data["finishReason"] == "stop"
+    messages = (await http.get("/api/chat/messages", params={"conversationId": thread})).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1]["finishReason"] == "interrupted"
     resumed = await http.get(f"/api/chat/{thread}/stream")
-    assert text_of(parse_frames(resumed.text)) == expected(30)
+    assert text_of(parse_frames(resumed.text)) == text_of(parse_frames(second.text))
 
 
 async def test_keepalive_ping_during_silence(http: httpx.AsyncClient) -> None:
