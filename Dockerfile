@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /srv
 COPY pyproject.toml README.md* ./
 COPY chatstream ./chatstream
-RUN pip install '.[all]' && useradd --system --no-create-home chat
+# /srv writable by the server: with neither DATABASE_URL nor REDIS_URL its store is SQLite in ./chatstream.db.
+RUN pip install '.[all]' && useradd --system --no-create-home chat && chown chat /srv
 # The standalone server is not part of the distribution: it runs from the working directory.
 COPY app ./app
 USER chat

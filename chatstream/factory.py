@@ -21,10 +21,8 @@ import httpx
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPlugin
 
-from chatstream._version import __version__
 from chatstream.api import chat, conversations, preferences, votes
 from chatstream.api.access_log import AccessLogMiddleware
 from chatstream.api.auth import TokenAuthenticator
@@ -33,6 +31,8 @@ from chatstream.api.deps import Services, provide_principal
 from chatstream.api.errors import exception_handlers
 from chatstream.api.health import ops_routes
 from chatstream.api.models import models_route
+from chatstream.api.openapi import add_security_scheme, openapi_config
+from chatstream.api.options import options_handlers
 from chatstream.errors import ConfigError
 from chatstream.limits import build_limits
 from chatstream.providers.prompts import system_prompt
@@ -44,6 +44,7 @@ from chatstream.runs.service import RunService
 from chatstream.settings import Settings
 from chatstream.shutdown import drain_on_signals
 from chatstream.store.memory import MemoryConversationStore
+from chatstream.store.sql import require_sql
 from chatstream.streams.memory import MemoryStreamBuffer
 from chatstream.tools.base import ToolRegistry
 from chatstream.tools.builtin import builtin_tools
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
     from litestar.config.app import AppConfig
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
     from chatstream.api.auth import Authenticate
     from chatstream.providers.base import Provider
@@ -75,7 +77,8 @@ class ChatPlugin(InitPlugin):
     Args:
         settings: what to serve; `Settings.from_env()` when omitted.
         path: where our routes go (`"/chat"` gives `/chat/api/chat`); `""` is the root.
-        redis: a `redis.asyncio.Redis` client to use instead of one opened from `settings.redis_url`.
+        redis: a `redis.asyncio.Redis` (or `RedisCluster`) client to use instead of one opened from
+            `settings.redis_url`.
         providers: providers by name, served before the configured ones.
         tools: the tools models may call, instead of the built-in ones.
         authenticate: the host's own authentication (the principal, or None for 401), instead of tokens.
@@ -94,7 +97,7 @@ class ChatPlugin(InitPlugin):
         settings: Settings | None = None,
         *,
         path: str = "",
-        redis: Redis | None = None,
+        redis: Redis | RedisCluster | None = None,
         providers: Mapping[str, Provider] | None = None,
         tools: Sequence[Tool[Any]] | None = None,
         authenticate: Authenticate | None = None,
@@ -116,6 +119,8 @@ class ChatPlugin(InitPlugin):
         check_providers(settings, providers)
         if redis is None and settings.redis_url:
             _require_redis()
+        if store is None and settings.sql_url:
+            require_sql(settings.sql_url)
         if path and (not path.startswith("/") or path.endswith("/")):
             raise ConfigError(f"path must start with '/' and not end with one, got {path!r}")
         self.path = path or "/"
@@ -148,6 +153,8 @@ class ChatPlugin(InitPlugin):
         handlers += ops_routes(health=ops["health"], ready=ops["ready"], metrics_path=ops["metrics"])
         if ops["models"] is not None:
             handlers.append(models_route(ops["models"]))
+        # Before the handlers they answer for: a path whose first handler is not OPTIONS gets Litestar's own.
+        handlers = [*options_handlers(handlers), *handlers]
         # First, so it is the outermost: CORS preflights answered below it are logged too.
         middleware: list[Any] = [AccessLogMiddleware]
         if self.settings.cors_origins:
@@ -167,6 +174,9 @@ class ChatPlugin(InitPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.append(self.router())
         app_config.lifespan.append(self.lifespan)
+        if app_config.openapi_config is not None:
+            # Our operations require `bearerAuth`: the host's document declares it (the only thing we add to it).
+            add_security_scheme(app_config.openapi_config)
         return app_config
 
     def _count(self, name: str) -> None:
@@ -227,9 +237,13 @@ class ChatPlugin(InitPlugin):
         if redis is None and settings.redis_url:
             from chatstream.redis_client import connect_redis
 
-            redis = connect_redis(settings.redis_url)
+            redis = connect_redis(settings.redis_url, cluster=settings.redis_cluster or None)
             closers.append(redis.aclose)
         buffer, store, registry = self._buffer, self._store, self._registry
+        if store is None and settings.database_url is not None:
+            # DATABASE_URL picks the store whatever else is configured: with Redis too, Redis keeps streams,
+            # runs and limits, and SQL holds everything stored.
+            store = await _open_sql_store(settings) if settings.sql_url else MemoryConversationStore()
         if redis is not None:
             from chatstream.runs.redis import RedisRunRegistry
             from chatstream.store.redis import RedisConversationStore
@@ -280,6 +294,23 @@ class ChatPlugin(InitPlugin):
         return services, closers
 
 
+async def _open_sql_store(settings: Settings) -> ConversationStore:
+    """The SQL store, its schema migrated (`CHAT_DB_AUTO_MIGRATE`) or checked: a schema this code cannot use
+    stops the start-up with what to run, rather than failing the first request."""
+    from chatstream.store.sql.engine import open_database
+    from chatstream.store.sql.migrate import prepare
+    from chatstream.store.sql.store import SqlConversationStore
+
+    assert settings.sql_url is not None
+    database = open_database(settings.sql_url)
+    try:
+        await prepare(database, auto_migrate=settings.auto_migrate)
+    except BaseException:
+        await database.aclose()
+        raise
+    return SqlConversationStore(database)
+
+
 def _require_redis() -> None:
     try:
         import redis.asyncio  # noqa: F401 - only checking that the extra is installed
@@ -290,7 +321,7 @@ def _require_redis() -> None:
 def create_app(
     settings: Settings | None = None,
     *,
-    redis: Redis | None = None,
+    redis: Redis | RedisCluster | None = None,
     providers: Mapping[str, Provider] | None = None,
     tools: Sequence[Tool[Any]] | None = None,
     authenticate: Authenticate | None = None,
@@ -315,7 +346,7 @@ def create_app(
     return Litestar(
         plugins=[plugin],
         exception_handlers=exception_handlers(),
-        openapi_config=OpenAPIConfig(title="chatstream", version=__version__),
+        openapi_config=openapi_config(),
         debug=False,
         # Litestar's default would configure the root logger of the process (dictConfig), over the host's or
         # the standalone server's own logging: the library only logs to its loggers.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from chatstream.errors import ConfigError
+from chatstream.store.sql import check_database_url, sql_dialect
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -100,9 +101,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Standalone server only: `json` writes each log line as one JSON object (`ts`, `level`, `logger`, `msg`
     and the line's structured fields, e.g. those of the `chatstream.access` request lines)."""
     redis_url: str | None = None
-    """Redis for streams, limits and the store; unset means in-memory backends."""
+    """Redis for streams, runs and limits, and for the store unless `database_url` names another; unset means
+    in-memory backends."""
+    database_url: str | None = None
+    """The conversation store: `sqlite+aiosqlite:///path.db` or `postgresql+asyncpg://...` (conversations,
+    messages, votes, suspended runs, preferences in SQL), or `memory://`. Unset: Redis when `redis_url` is set,
+    else memory (the standalone server: SQLite in `./chatstream.db`)."""
+    db_auto_migrate: bool | None = None
+    """Apply the schema migrations at start-up. Unset: on for SQLite, off for PostgreSQL (run
+    `chatstream db upgrade` when deploying; start-up then refuses a schema that is behind)."""
+    redis_cluster: bool = False
+    """`redis_url` names a node of a Redis Cluster (as does a `redis+cluster://` URL whatever this says)."""
     redis_prefix: str = "chat"
-    """Prefix of every Redis key (`{prefix}:{kind}:{id}`)."""
+    """Prefix of every Redis key (`{prefix}:{<scope>:<id>}:<kind>`, see `chatstream.keys`); no braces."""
     auth_tokens: tuple[AuthToken, ...] = ()
     """Static bearer tokens. With none, no JWT secret and no `authenticate=`, the library refuses to start."""
     allow_demo_token: bool = False
@@ -133,6 +144,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     resumable_streams: bool = True
     """False is serverless mode: nothing outlives a request, so `GET /api/chat/{id}/stream` is always 204."""
     run_timeout_seconds: float = 60.0
+    busy_policy: Literal["supersede", "reject"] = "supersede"
+    """A send into a conversation whose answer is still generating: `supersede` stops that run (on whichever
+    instance runs it; its partial answer is stored as interrupted) and starts the new one; `reject` is a 409."""
+    supersede_wait_seconds: float = 10.0
+    """How long a superseding send waits for the stopped run to store its answer and let go (then 409)."""
+    abandon_after_seconds: float = 0.0
+    """Stop a run nobody has read for this long (a closed tab), to save provider tokens; 0 never does. A resume
+    within the window keeps it going."""
     shutdown_grace_seconds: float = 30.0
     """On SIGTERM, how long running runs get to finish before they are stopped like a user stop (stored with
     finishReason "interrupted"). Meanwhile the instance starts no run (503 with Retry-After) and `/readyz` says
@@ -193,6 +212,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name, var in (
             ("shutdown_grace_seconds", "CHAT_SHUTDOWN_GRACE_SECONDS"),
             ("store_retry_seconds", "CHAT_STORE_RETRY_SECONDS"),
+            ("supersede_wait_seconds", "CHAT_SUPERSEDE_WAIT_SECONDS"),
+            ("abandon_after_seconds", "CHAT_ABANDON_AFTER_SECONDS"),
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{var} must not be negative")
@@ -204,6 +225,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"CHAT_RUN_LEASE_SECONDS ({self.run_lease_seconds:g}) must exceed 3 x CHAT_HEARTBEAT_SECONDS"
                 f" ({3 * self.heartbeat_seconds:g})"
             )
+        if self.database_url is not None:
+            check_database_url(self.database_url)
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
             raise ConfigError("CHAT_CORS_ORIGINS: '*' allows every origin and cannot be combined with others")
         for origin in self.cors_origins:
@@ -221,6 +244,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 )
 
     @property
+    def sql_url(self) -> str | None:
+        """`database_url` when it names a SQL database (not `memory://`)."""
+        url = self.database_url
+        return url if url is not None and sql_dialect(url) is not None else None
+
+    @property
+    def auto_migrate(self) -> bool:
+        """`db_auto_migrate`, or its default for the database: on for SQLite, off otherwise."""
+        if self.db_auto_migrate is not None:
+            return self.db_auto_migrate
+        return self.sql_url is not None and sql_dialect(self.sql_url) == "sqlite"
+
+    @property
     def auth_configured(self) -> bool:
         """Whether static tokens or a JWT secret are set (a host's `authenticate=` is the third way)."""
         return bool(self.auth_tokens) or self.jwt_secret is not None
@@ -236,7 +272,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_LOG_LEVEL": "log_level",
             "CHAT_LOG_FORMAT": "log_format",
             "REDIS_URL": "redis_url",
+            "DATABASE_URL": "database_url",
+            "CHAT_DB_AUTO_MIGRATE": "db_auto_migrate",
             "CHAT_REDIS_PREFIX": "redis_prefix",
+            "CHAT_REDIS_CLUSTER": "redis_cluster",
             "CHAT_DEFAULT_PROVIDER": "default_provider",
             "CHAT_DEFAULT_MODEL": "default_model",
             "CHAT_PROVIDER_CONNECT_TIMEOUT": "provider_connect_timeout",
@@ -248,6 +287,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_STREAM_TTL_SECONDS": "stream_ttl_seconds",
             "CHAT_RESUMABLE_STREAMS": "resumable_streams",
             "CHAT_RUN_TIMEOUT_SECONDS": "run_timeout_seconds",
+            "CHAT_BUSY_POLICY": "busy_policy",
+            "CHAT_SUPERSEDE_WAIT_SECONDS": "supersede_wait_seconds",
+            "CHAT_ABANDON_AFTER_SECONDS": "abandon_after_seconds",
             "CHAT_SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
             "CHAT_SHUTDOWN_SIGNALS": "shutdown_signals",
             "CHAT_STORE_RETRY_SECONDS": "store_retry_seconds",

@@ -101,6 +101,8 @@ def fuzz_env(redis_url: str | None = None) -> dict[str, str]:
     if redis_url:
         env["REDIS_URL"] = redis_url
         env["CHAT_REDIS_PREFIX"] = f"fuzz{os.getpid()}x{int(time.time())}"
+    else:
+        env["DATABASE_URL"] = "memory://"  # not the standalone default, a chatstream.db in the checkout
     return env
 
 
@@ -1665,7 +1667,14 @@ class Server:
             self.port: int = s.getsockname()[1]
         self.log = log
         base = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "OPENAI_", "ANTHROPIC_"))}
-        for name in ("REDIS_URL", "GROQ_API_KEY", "OPENROUTER_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        for name in (
+            "REDIS_URL",
+            "DATABASE_URL",
+            "GROQ_API_KEY",
+            "OPENROUTER_API_KEY",
+            "GOOGLE_API_KEY",
+            "GEMINI_API_KEY",
+        ):
             base.pop(name, None)
         self.env = {
             **base,

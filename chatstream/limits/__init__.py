@@ -20,8 +20,7 @@ from chatstream.limits.redis import RedisRateLimiter
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import redis.asyncio as aioredis
-
+    from chatstream.redis_client import RedisClient
     from chatstream.settings import Settings
 
 __all__ = [
@@ -41,7 +40,7 @@ __all__ = [
 ]
 
 
-def build_limits(settings: Settings, redis: aioredis.Redis | None, *, clock: Callable[[], float] = time.time) -> Limits:
+def build_limits(settings: Settings, redis: RedisClient | None, *, clock: Callable[[], float] = time.time) -> Limits:
     """The configured limits: Redis-backed when `redis` is given (shared by all instances), else in memory.
 
     Concurrency leases last `run_lease_seconds` (60 s) and are renewed every quarter of that, so a stalled

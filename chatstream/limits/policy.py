@@ -4,6 +4,10 @@
 requests per minute per client IP (GCRA), messages per user per UTC day by tier, concurrent runs per user
 (an expiring lease per run, renewed while the run executes), and optionally output tokens per user per
 UTC day by tier (an estimate reserved at admission, settled to real usage when the run ends).
+
+Keys (`chatstream.keys`): a user's rules and receipts under the user's hash tag `{u:<user>}`, the per-address
+rule under `{ip:<address>}`. On a Redis Cluster those are two slots, each checked and charged at once by the
+backend (see `chatstream.limits.redis`: what a refusal gives back, what a crash leaves).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from chatstream.errors import BackendUnavailableError, RateLimitedError
+from chatstream.keys import Keys
 from chatstream.limits.base import Rule, Settlement, Subject
 
 if TYPE_CHECKING:
@@ -36,15 +41,16 @@ _MESSAGES = {
     "concurrent_runs": "Too many active runs; wait for one to finish",
     "tokens_per_day": "Daily token budget reached",
 }
-# What a broken or unreachable backend raises: redis-py wraps socket errors in RedisError, but a few paths
-# (DNS, a closed event-loop transport) surface a bare OSError.
+# What a broken or unreachable backend raises: the Redis backend maps "cannot reach Redis" onto
+# BackendUnavailableError; anything else from redis-py is a RedisError, and a few paths (DNS, a closed
+# event-loop transport) surface a bare OSError.
 # redis is an optional extra: without it, no backend can raise its errors.
 try:
     from redis.exceptions import RedisError
 except ImportError:  # pragma: no cover - exercised by the core-install test
-    _BACKEND_ERRORS: tuple[type[BaseException], ...] = (OSError,)
+    _BACKEND_ERRORS: tuple[type[BaseException], ...] = (BackendUnavailableError, OSError)
 else:
-    _BACKEND_ERRORS = (RedisError, OSError)
+    _BACKEND_ERRORS = (BackendUnavailableError, RedisError, OSError)
 
 
 class Admission(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,7 +88,7 @@ class Limits:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.limiter = limiter
-        self._prefix = prefix
+        self._keys = Keys(prefix)
         self._ip_per_minute = rate_ip_per_minute
         self._quota = dict(quota_per_day if quota_per_day is not None else {"free": 20, "premium": 1000})
         self._tokens = dict(tokens_per_day or {})
@@ -117,7 +123,7 @@ class Limits:
                 Rule(
                     name="ip_per_minute",
                     kind="gcra",
-                    key=self._key("ip", ip),
+                    key=self._keys.tagged("ip", ip, "limit", "rate"),
                     limit=self._ip_per_minute,
                     param=60_000.0,
                 )
@@ -128,13 +134,13 @@ class Limits:
                 Rule(
                     name="messages_per_day",
                     kind="counter",
-                    key=self._key("msg", f"{user}:{day}"),
+                    key=self._keys.user(user, "limit", "msg", day),
                     limit=quota,
                     param=day_end_ms,
                     window=DAY_SECONDS,
                 )
             )
-        lease_key = self._key("runs", user) if self._max_runs > 0 else ""
+        lease_key = self._keys.user(user, "limit", "runs") if self._max_runs > 0 else ""
         if lease_key:
             rules.append(
                 Rule(
@@ -150,7 +156,9 @@ class Limits:
         token_key = token_receipt = ""
         reserved = 0
         if budget is not None:
-            token_key, token_receipt = self._key("tok", f"{user}:{day}"), self._key("hold", run_id)
+            # The receipt is the user's key too: `settle` touches the lease, receipt and counter in one slot.
+            token_key = self._keys.user(user, "limit", "tok", day)
+            token_receipt = self._keys.user(user, "limit", "receipt", run_id)
             reserved = min(max(0, estimate_tokens), budget)
             rules.append(
                 Rule(
@@ -266,9 +274,6 @@ class Limits:
 
     async def aclose(self) -> None:
         await self.limiter.aclose()
-
-    def _key(self, kind: str, ident: str) -> str:
-        return f"{self._prefix}:limit:{kind}:{ident}"
 
     @staticmethod
     def _tier_value(table: Mapping[str, int], tier: str) -> int | None:

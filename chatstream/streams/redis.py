@@ -1,13 +1,19 @@
 """`StreamBuffer` on Redis Streams: one stream per conversation, shared by every instance.
 
-Layout: `{prefix}:stream:{id}` is a Redis Stream, `{prefix}:streammeta:{id}` a hash (run id, done flag,
-last applied batch number; each entry also carries its batch number). One `append` call is one entry
-holding the whole batch (the producer coalesces frames while its previous write is in flight).
+Layout (`chatstream.keys`): `{prefix}:{c:<id>}:stream` is a Redis Stream, `{prefix}:{c:<id>}:streammeta` a
+hash (run id, done flag, last applied batch number; each entry also carries its batch number). Both carry
+the conversation's hash tag, so on a Redis Cluster they share a slot with the rest of the conversation.
+One `append` call is one entry holding the whole batch (the producer coalesces frames while its previous
+write is in flight).
 
 Writes: one round trip in flight per instance (Nagle-like). An `append` made while nothing is in flight
-is sent at once; batches appended while a call is in flight queue up, and the next call carries all of
-them, of every stream, in one `EVALSHA append_many.lua`. So Redis sees a few writes per round trip time,
-not one per stream and token. Each caller awaits its own batch's outcome.
+is sent at once; batches appended while a call is in flight queue up, and the next round trip carries all
+of them, of every stream. On a single Redis that is one `EVALSHA append_many.lua` for all of them. On a
+Redis Cluster a script may only touch one slot, so the round trip carries one `append_many.lua` call per
+slot (`chatstream.redis_client.slot_groups`), pipelined per node and sent to every node at once: still one
+round trip in time, one write per node. Redis sees a few writes per round trip time, not one per stream
+and token. Each caller awaits its own batch's outcome; on a cluster a node that fails fails only the
+batches of its slots.
 
 Reads: readers on the instance that produces a stream are served from its `LocalMirror` (see
 `chatstream.streams.mirror`), filled after each write with the cursors Redis assigned and woken by it; every
@@ -28,14 +34,15 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from chatstream.redis_client import load_script, max_block_seconds, unavailable
+from chatstream.keys import Keys
+from chatstream.redis_client import load_script, max_block_seconds, raise_unavailable, slot_groups, unavailable
 from chatstream.streams.base import ReadResult, StreamEntry, StreamInfo
 from chatstream.streams.mirror import MIRROR_MISS, LocalMirror, MirroredStream
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import redis.asyncio as aioredis
+    from chatstream.redis_client import RedisClient
 
 __all__ = ["RedisStreamBuffer"]
 
@@ -82,7 +89,7 @@ class RedisStreamBuffer:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         prefix: str = "chat",
         ttl: float = 60.0,
@@ -92,7 +99,7 @@ class RedisStreamBuffer:
         max_batches: int = 256,
     ) -> None:
         """Args:
-        redis: a client from `chatstream.redis_client.connect_redis` (bytes responses).
+        redis: a client from `chatstream.redis_client.connect_redis` (bytes responses; one Redis or a cluster).
         prefix: first part of every key.
         ttl: seconds a stream lives after its final append.
         idle_ttl: seconds a stream lives after its last append while it is open (crash safety net; must
@@ -102,7 +109,7 @@ class RedisStreamBuffer:
         max_batches: most batches one write round trip carries (it keeps one Lua call short).
         """
         self._redis = redis
-        self._prefix = prefix
+        self._keyspace = Keys(prefix)
         self.ttl = ttl
         self._ttl_ms = max(1, int(ttl * 1000))
         self._idle_ms = max(1, int(idle_ttl * 1000))
@@ -125,10 +132,13 @@ class RedisStreamBuffer:
         """Write round trips made (each carries one or more batches), for the benchmarks."""
 
     def _key(self, kind: str, stream_id: str) -> str:
-        return f"{self._prefix}:{kind}:{stream_id}"
+        return self._keyspace.conversation(stream_id, kind)
 
     def _keys(self, stream_id: str) -> list[str]:
         return [self._key("stream", stream_id), self._key("streammeta", stream_id)]
+
+    def _stream_key(self, batch: _Batch) -> str:
+        return self._key("stream", batch.stream_id)
 
     async def create(self, stream_id: str, run_id: str) -> None:
         with unavailable("stream buffer"):
@@ -191,31 +201,50 @@ class RedisStreamBuffer:
             self._sender = None
 
     async def _send_batches(self, batches: list[_Batch]) -> None:
+        # One group on a single Redis; on a cluster one per slot, each its own script call (see the module
+        # docstring), all sent in this one round trip.
+        groups = slot_groups(self._redis, batches, self._stream_key)
+        calls = [self._call(group) for group in groups]
+        self.write_calls += 1
+        try:
+            with unavailable("stream buffer"):
+                if len(calls) == 1:  # a single Redis (or one slot): one call, as is
+                    replies = [await self._append_many(keys=calls[0][0], args=calls[0][1])]
+                else:
+                    replies = await self._append_many.many(calls)
+        except BaseException as exc:
+            self._fail(batches, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for group, reply in zip(groups, replies, strict=True):
+            try:
+                settled = raise_unavailable(reply, "stream buffer")
+            except Exception as exc:  # noqa: BLE001 - this group's node failed: its batches get its error
+                self._fail(group, exc)
+                continue
+            for batch, outcome in zip(group, settled, strict=True):
+                self._settle(batch, outcome)
+
+    def _call(self, batches: list[_Batch]) -> tuple[list[str], list[bytes | int | str]]:
         keys: list[str] = []
         args: list[bytes | int | str] = [self._maxlen, self._ttl_ms, self._idle_ms]
         for batch in batches:
             keys += self._keys(batch.stream_id)
             args += [batch.run_id, batch.seq, int(batch.final), len(batch.frames), b"\n".join(batch.frames)]
-        self.write_calls += 1
-        try:
-            with unavailable("stream buffer"):
-                replies = await self._append_many(keys=keys, args=args)
-        except BaseException as exc:
-            # The outcome is unknown (the call may have been applied before the reply was lost): every
-            # caller gets the error, and their copies may now lack what Redis holds, so they stop serving.
-            for batch in batches:
-                self._forget(batch)
-                if batch.future.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    batch.future.cancel()
-                else:
-                    batch.future.set_exception(exc)
+        return keys, args
+
+    def _fail(self, batches: list[_Batch], exc: BaseException) -> None:
+        """The outcome is unknown (the call may have been applied before the reply was lost): every caller
+        gets the error, and their copies may now lack what Redis holds, so they stop serving."""
+        for batch in batches:
+            self._forget(batch)
+            if batch.future.done():
+                continue
             if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        for batch, reply in zip(batches, replies, strict=True):
-            self._settle(batch, reply)
+                batch.future.cancel()
+            else:
+                batch.future.set_exception(exc)
 
     def _settle(self, batch: _Batch, reply: Any) -> None:
         """Record one batch's outcome in the mirror (before its caller resumes), then resolve its caller."""

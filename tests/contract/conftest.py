@@ -1,6 +1,13 @@
-"""Backends for the Protocol contract suites: every test runs against memory, fakeredis and real Redis.
+"""Backends for the Protocol contract suites: every test runs against memory, fakeredis and real Redis; the
+conversation-store tests (those using the `conversation_store` fixture, and the modules in `STORE_MODULES`)
+also against SQLite and a real PostgreSQL.
 
-Real Redis is used only when `REDIS_URL` is set (marker `redis`). Each test gets its own key prefix
+Real Redis is used only when `REDIS_URL` is set (marker `redis`), a real Redis Cluster only when
+`REDIS_CLUSTER_URL` is (markers `redis` and `redis_cluster`), PostgreSQL only when
+`CHAT_TEST_POSTGRES_URL` is (marker `postgres`; CI's `DATABASE_URL` lands there, see `tests/conftest.py`).
+SQLite gets a fresh database file per test, PostgreSQL a fresh schema (dropped afterwards), both migrated
+with the shipped Alembic migrations; every `conversation_store()` is then a store on its own engine, as
+another instance would have. Each test gets its own key prefix
 `test:{uuid4().hex}` and deletes exactly its own keys afterwards (SCAN on the prefix, never FLUSHALL).
 Time: the memory twins take an injected clock that `Env.elapse` advances; Redis backends expire keys in
 real time, so `elapse` also sleeps for them (tests keep such TTLs to fractions of a second).
@@ -22,19 +29,40 @@ from chatstream.runs.memory import MemoryRunRegistry
 from chatstream.runs.redis import RedisRunRegistry
 from chatstream.store.memory import MemoryConversationStore
 from chatstream.store.redis import RedisConversationStore
+from chatstream.store.sql.store import SqlConversationStore
 from chatstream.streams.memory import MemoryStreamBuffer
 from chatstream.streams.redis import RedisStreamBuffer
+from tests.support import sql
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from pathlib import Path
 
-    import redis.asyncio as aioredis
-
+    from chatstream.redis_client import RedisClient
     from chatstream.runs.registry import RunRegistry
     from chatstream.store.base import ConversationStore
     from chatstream.streams.base import ReadResult, StreamBuffer, StreamInfo
 
-BACKENDS = ["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)]
+BACKENDS = [
+    "memory",
+    "fakeredis",
+    pytest.param("redis", marks=pytest.mark.redis),
+    # A real 3-master Redis Cluster (`REDIS_CLUSTER_URL`, started by .ci/run): see `redis_url` below.
+    pytest.param("cluster", marks=[pytest.mark.redis, pytest.mark.redis_cluster]),
+]
+STORE_BACKENDS = [*BACKENDS, "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+STORE_MODULES = ("test_conversation_store", "test_lost_answer_contract")
+"""Modules whose `env` tests exercise the conversation store: they run on the SQL kinds too."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "env" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        if "env" in marker.args[0]:
+            return  # the module chose its kinds itself
+    store = "conversation_store" in metafunc.fixturenames or metafunc.module.__name__.endswith(STORE_MODULES)
+    metafunc.parametrize("env", STORE_BACKENDS if store else BACKENDS, indirect=True)
 
 
 @dataclass
@@ -52,8 +80,11 @@ class Env:
     kind: str
     prefix: str
     clock: Clock = field(default_factory=Clock)
-    redis: aioredis.Redis | None = None
+    redis: RedisClient | None = None
     fake_server: Any = None
+    sql_url: str | None = None
+    """A migrated database (SQL kinds); `sql_schema` is its PostgreSQL schema."""
+    sql_schema: str | None = None
     _closers: list[Any] = field(default_factory=list)
     _memory_registry: MemoryRunRegistry | None = None
     _memory_store: MemoryConversationStore | None = None
@@ -84,7 +115,12 @@ class Env:
         return SplitStreamBuffer(writer, self.remote_stream_buffer(ttl=ttl))
 
     def conversation_store(self) -> ConversationStore:
-        """A store; for Redis kinds every call is a new instance on its own client (another process)."""
+        """A store; for Redis and SQL kinds every call is a new instance on its own client or engine (another
+        process)."""
+        if self.sql_url is not None:
+            sql_store = SqlConversationStore.from_url(self.sql_url, schema=self.sql_schema)
+            self._closers.append(sql_store)
+            return sql_store
         if self.redis is None:
             if self._memory_store is None:
                 self._memory_store = MemoryConversationStore()
@@ -103,13 +139,14 @@ class Env:
         self._closers.append(registry)
         return registry
 
-    def second_client(self) -> aioredis.Redis:
+    def second_client(self) -> RedisClient:
         """Another client on the same Redis, as a second instance would have."""
         assert self.redis is not None
+        client: RedisClient
         if self.fake_server is not None:
-            client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=self.fake_server, max_connections=5_000)
+            client = fakeredis.FakeAsyncRedis(server=self.fake_server, max_connections=5_000)
         else:
-            client = connect_redis(os.environ["REDIS_URL"])
+            client = connect_redis(redis_url(self.kind), cluster=self.kind == "cluster")
         self._closers.append(client)
         return client
 
@@ -123,11 +160,13 @@ class Env:
         for closer in reversed(self._closers):
             await closer.aclose()
         if self.redis is not None:
-            if self.kind == "redis":
+            if self.kind in ("redis", "cluster"):
                 keys = [key async for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=500)]
                 if keys:
                     await self.redis.delete(*keys)
             await self.redis.aclose()
+        if self.sql_url is not None and self.sql_schema is not None:
+            await sql.drop_schema(self.sql_url, self.sql_schema)
 
 
 class SplitStreamBuffer:
@@ -161,8 +200,8 @@ class SplitStreamBuffer:
         return None  # both halves are closed by the Env
 
 
-@pytest.fixture(params=BACKENDS)
-async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+@pytest.fixture
+async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
     kind: str = request.param
     prefix = f"test:{uuid4().hex}"
     if kind == "memory":
@@ -172,15 +211,31 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
         backend = Env(
             kind, prefix, redis=fakeredis.FakeAsyncRedis(server=server, max_connections=5_000), fake_server=server
         )
+    elif kind == "sqlite":
+        sqlite = sql.sqlite_url(tmp_path / "chat.db")
+        await sql.migrate(sqlite)
+        backend = Env(kind, prefix, sql_url=sqlite)
+    elif kind == "postgres":
+        postgres = sql.postgres_url()
+        if not postgres:
+            pytest.skip(f"{sql.POSTGRES_ENV} is not set")
+        backend = Env(kind, prefix, sql_url=postgres, sql_schema=await sql.create_schema(postgres))
     else:
-        url = os.environ.get("REDIS_URL")
-        if not url:
-            pytest.skip("REDIS_URL is not set")
-        backend = Env(kind, prefix, redis=connect_redis(url))
+        backend = Env(kind, prefix, redis=connect_redis(redis_url(kind), cluster=kind == "cluster"))
     try:
         yield backend
     finally:
         await backend.aclose()
+
+
+def redis_url(kind: str) -> str:
+    """The real Redis of a kind: `REDIS_URL` for `redis`; for `cluster` `REDIS_CLUSTER_URL`, one node of a
+    Redis Cluster (`redis://127.0.0.1:7101` or `redis+cluster://...`). Skips without it."""
+    var = "REDIS_CLUSTER_URL" if kind == "cluster" else "REDIS_URL"
+    url = os.environ.get(var)
+    if not url:
+        pytest.skip(f"{var} is not set")
+    return url
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""A process renews all its runs' leases in one Redis command per tick (fakeredis and real Redis).
+"""A process renews all its runs' leases in one Redis round trip per tick (fakeredis, real Redis, a cluster).
 
-Counted on the client: every command it sends goes through `execute_command`.
+Counted on the client: every command it sends goes through `execute_command`; on a Redis Cluster a tick's
+renewals are one script call per slot, pipelined (one pipeline per node, all at once), counted as one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,20 @@ async def test_renewing_many_runs_costs_one_command_per_tick(env: Env) -> None:
         return await send(*args, **options)
 
     client.execute_command = counting  # type: ignore[method-assign]
+    pipeline = client.pipeline
+
+    def counting_pipeline(*args: Any, **options: Any) -> Any:
+        pipe: Any = pipeline(*args, **options)
+        execute = pipe.execute
+
+        async def executing(*args: Any, **options: Any) -> Any:
+            sent.append("EVALSHA")  # one round trip: the calls of every slot, every node at once
+            return await execute(*args, **options)
+
+        pipe.execute = executing
+        return pipe
+
+    client.pipeline = counting_pipeline  # type: ignore[method-assign]
     registry = RedisRunRegistry(client, prefix=env.prefix)
     limits = Limits(
         RedisRateLimiter(client), prefix=env.prefix, rate_ip_per_minute=0, quota_per_day={}, max_concurrent_runs=RUNS

@@ -30,9 +30,12 @@ from chatstream.limits import (
     Subject,
 )
 from chatstream.models import Principal, Usage
+from chatstream.redis_client import connect_redis
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from chatstream.redis_client import RedisClient
 
 # 2026-03-10 12:00:00 UTC: far enough from midnight that day counters live for hours of real time.
 NOON = dt.datetime(2026, 3, 10, 12, 0, 0, tzinfo=dt.UTC).timestamp()
@@ -57,7 +60,7 @@ class Backend:
     limiter: RateLimiter
     clock: Clock
     prefix: str
-    redis: aioredis.Redis | None = None
+    redis: RedisClient | None = None
     extra: list[aioredis.Redis] = field(default_factory=list)
 
     def limits(self, **kwargs: object) -> Limits:
@@ -73,7 +76,14 @@ class Backend:
 
 
 @pytest.fixture(
-    params=["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)],
+    params=[
+        "memory",
+        "fakeredis",
+        pytest.param("redis", marks=pytest.mark.redis),
+        # A Redis Cluster: the rules of one decision span slots (the user's, the address's; the tests' own
+        # keys have no hash tag, so each its own), charged per slot at once (chatstream/limits/redis.py).
+        pytest.param("cluster", marks=[pytest.mark.redis, pytest.mark.redis_cluster]),
+    ],
 )
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     clock = Clock()
@@ -81,8 +91,14 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         yield Backend("memory", MemoryRateLimiter(clock=clock), clock, prefix)
         return
+    client: RedisClient
     if request.param == "fakeredis":
-        client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    elif request.param == "cluster":
+        url = os.environ.get("REDIS_CLUSTER_URL")
+        if not url:
+            pytest.skip("REDIS_CLUSTER_URL is not set")
+        client = connect_redis(url, cluster=True)
     else:
         url = os.environ.get("REDIS_URL")
         if not url:

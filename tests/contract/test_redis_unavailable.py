@@ -25,7 +25,7 @@ from chatstream.streams.redis import RedisStreamBuffer
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
-    import redis.asyncio as aioredis
+    from chatstream.redis_client import RedisClient
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -43,7 +43,7 @@ def run_id() -> SuspendedRun:
     )
 
 
-def operations(client: aioredis.Redis) -> dict[str, Callable[[], Awaitable[object]]]:
+def operations(client: RedisClient) -> dict[str, Callable[[], Awaitable[object]]]:
     buffer = RedisStreamBuffer(client, prefix="t")
     store = RedisConversationStore(client, prefix="t")
     registry = RedisRunRegistry(client, prefix="t")

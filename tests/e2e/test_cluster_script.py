@@ -8,6 +8,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -148,4 +149,79 @@ def test_a_killed_script_takes_its_processes_with_it(tmp_path: Path) -> None:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         out.close()
+    assert left == []
+
+
+def _free_block(count: int) -> int:
+    """The first of `count` consecutive free ports whose cluster bus ports (+10000) are free too."""
+    for first in range(7500, 8000):
+        ports = [first + i for i in range(count)]
+        if all(_port_free(p) and _port_free(p + 10_000) for p in ports):
+            return first
+    raise RuntimeError("no free port block")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-cli")
+def test_a_redis_cluster_topology_serves_across_instances_and_stops_whole(tmp_path: Path) -> None:
+    """`--redis-cluster` (make cluster REDIS_CLUSTER=1): three masters, the instances on them."""
+    ports = [free_port() for _ in range(2)]
+    redis_port = _free_block(3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "OPENAI_", "ANTHROPIC_", "REDIS_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(CHAT_SHUTDOWN_GRACE_SECONDS="2", CLUSTER_REDIS_CLUSTER="1")
+    argv = [sys.executable, "scripts/cluster.py", "--ports", ",".join(map(str, ports)), "--redis-port", str(redis_port)]
+    proc = subprocess.Popen(
+        [*argv, "--sqlite", "--dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out = Output(proc)
+    pids: list[int] = []
+    try:
+        pids.append(int(out.wait_for(rf"redis: redis\+cluster://127\.0\.0\.1:{redis_port}\s+pid (\d+)", 60)[1]))
+        for node in (redis_port + 1, redis_port + 2):
+            pids.append(int(out.wait_for(rf"redis node: 127\.0\.0\.1:{node}\s+pid (\d+)", 5)[1]))
+        for port in ports:
+            pids.append(int(out.wait_for(rf"instance: http://127\.0\.0\.1:{port}\s+pid (\d+)", 5)[1]))
+        info = subprocess.run(
+            ["redis-cli", "-p", str(redis_port), "cluster", "info"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "cluster_state:ok" in info and "cluster_size:3" in info
+        auth = {"Authorization": "Bearer demo-token"}
+        body = {"parts": [{"type": "text", "text": "mock:tokens=3 hi"}]}
+        sent = httpx.post(f"http://127.0.0.1:{ports[0]}/api/chat", json=body, headers=auth, timeout=30)
+        assert sent.status_code == 200, sent.text
+        thread = sent.headers["x-thread-id"]
+        listed = httpx.get(
+            f"http://127.0.0.1:{ports[1]}/api/chat/messages", params={"conversationId": thread}, headers=auth
+        )
+        assert [m["role"] for m in listed.json()["messages"]] == ["user", "assistant"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        left = [pid for pid in pids if _alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        out.close()
+    assert len(pids) == 5
     assert left == []

@@ -1,4 +1,5 @@
-"""Quotas are exact across instances: two `python -m app` processes sharing one redis-server.
+"""Quotas are exact across instances: two `python -m app` processes sharing one redis-server, then a Redis
+Cluster (`REDIS_CLUSTER_URL`), where a user's quota lives in the user's slot and the address's rate in another.
 
 A daily quota of N, N+k concurrent requests spread over both instances: exactly N answers, k 429s with a
 true `Retry-After` and the `RateLimit-*` headers. Needs `REDIS_URL` (marker `redis`) and starts processes
@@ -20,6 +21,8 @@ from uuid import uuid4
 
 import httpx
 import pytest
+
+from tests.support.redis_targets import TARGETS, delete_prefix, server_redis_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,11 +59,10 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline: float) -> N
     raise TimeoutError(f"{base} did not become healthy")
 
 
-@pytest.fixture
-def instances() -> Iterator[list[str]]:
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        pytest.skip("REDIS_URL is not set")
+@pytest.fixture(params=TARGETS)
+def instances(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Two instances on one Redis, then on a Redis Cluster (`tests.support.redis_targets`)."""
+    redis_url = server_redis_url(request.param)
     prefix = f"test:{uuid4().hex}"
     procs: list[subprocess.Popen[bytes]] = []
     bases: list[str] = []
@@ -102,6 +104,7 @@ def instances() -> Iterator[list[str]]:
                 proc.wait()
             if proc.stderr:
                 proc.stderr.close()
+        delete_prefix(request.param, prefix)
 
 
 async def test_daily_quota_is_exact_across_two_instances(instances: list[str]) -> None:

@@ -1,4 +1,5 @@
 """Two `python -m app` processes sharing one Redis: resume, stop and crash across instances; Redis restart.
+The cross-instance tests run twice: on one Redis and on a Redis Cluster (`REDIS_CLUSTER_URL`).
 
 The mock provider is driven by directives in the message (`mock:tokens=N mock:delay=MS`) so runs last
 long enough to interleave. Markers: `e2e` (starts processes) and `redis` (needs `REDIS_URL`; the restart
@@ -8,7 +9,6 @@ test starts its own redis-server on a free port instead).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time
@@ -19,6 +19,7 @@ import httpx
 import pytest
 import redis
 
+from tests.support.redis_targets import TARGETS, delete_prefix, server_redis_url
 from tests.support.server import AUTH, ServerProcess, free_port
 from tests.support.sse import Frame, iter_frames, text_of
 
@@ -30,12 +31,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 FAST_LEASE = {"CHAT_HEARTBEAT_SECONDS": "0.5", "CHAT_TITLE_GENERATION": "false"}
 
 
-@pytest.fixture(scope="module")
-def pair() -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Two instances for the whole module (starting one takes seconds); tests use fresh conversations."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("REDIS_URL is not set")
+@pytest.fixture(scope="module", params=TARGETS)
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two instances for the whole module (starting one takes seconds); tests use fresh conversations. Once
+    on one Redis, once on a Redis Cluster (`tests.support.redis_targets`)."""
+    kind: str = request.param
+    url = server_redis_url(kind)
     prefix = f"test:{uuid4().hex}"
     env = {"REDIS_URL": url, "CHAT_REDIS_PREFIX": prefix, **FAST_LEASE}
     a, b = ServerProcess(env), ServerProcess(env)
@@ -46,11 +47,7 @@ def pair() -> Iterator[tuple[ServerProcess, ServerProcess]]:
     finally:
         a.stop()
         b.stop()
-        client = redis.Redis.from_url(url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_prefix(kind, prefix)
 
 
 _iterators: dict[int, AsyncIterator[Frame]] = {}

@@ -1,9 +1,10 @@
 """The wheel, as a user gets it: built from this checkout, installed with its core dependencies only.
 
-Builds the wheel (`python -m build --wheel`), checks what it ships (`chatstream/` with `py.typed` and the Lua
-scripts; no standalone `app/`, tests, benchmarks or examples), installs it into a fresh venv without extras
-(litestar, msgspec, httpx) and checks there that the library imports, serves a chat with the mock provider,
-and refuses a provider whose extra is missing with the `pip install 'chatstream[...]'` hint.
+Builds the wheel (`python -m build --wheel`), checks what it ships (`chatstream/` with `py.typed`, the Lua
+scripts and the Alembic migrations; no standalone `app/`, tests, benchmarks or examples), installs it into a
+fresh venv without extras (litestar, msgspec, httpx) and checks there that the library imports, serves a chat
+with the mock provider, and refuses a provider or a DATABASE_URL whose extra is missing with the
+`pip install 'chatstream[...]'` hint.
 
 The footprint (wheel size, `import chatstream` time, installed distributions) is printed (`pytest -s`) and
 written to `.pytest_cache/footprint.json`.
@@ -30,9 +31,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FOOTPRINT = ROOT / ".pytest_cache" / "footprint.json"
 # Top-level packages of the optional extras: none may be importable from a core install.
-EXTRA_MODULES = ("redis", "openai", "anthropic", "uvicorn", "jwt", "httpx2", "a2wsgi")
-# The only modules that may need an extra: the Redis backends and the SDK-backed provider adapters.
-EXTRA_ONLY = re.compile(r"chatstream\.(redis_client|\w+\.redis|providers\.(openai_compat|anthropic|_\w+))")
+EXTRA_MODULES: tuple[str, ...] = ("redis", "openai", "anthropic", "uvicorn", "jwt", "httpx2", "a2wsgi")
+EXTRA_MODULES += ("sqlalchemy", "alembic", "aiosqlite", "asyncpg")
+# The only modules that may need an extra: the Redis backends, the SQL store's modules (not its package, which
+# names the missing extra) and the SDK-backed provider adapters.
+EXTRA_ONLY = re.compile(
+    r"chatstream\.(redis_client|\w+\.redis|store\.sql\.\w+|providers\.(openai_compat|anthropic|_\w+))"
+)
 # Standalone server and repository-only directories: never in the wheel.
 NOT_SHIPPED = ("app", "tests", "bench", "examples", "scripts", "docs", "deploy")
 
@@ -130,6 +135,9 @@ def test_wheel_ships_the_library_only(wheel: Path) -> None:
     assert all(re.fullmatch(r"chatstream/[a-z_]+/lua/[a-z_]+\.lua", n) for n in lua), sorted(lua)
     missing = source - names
     assert not missing, f"in chatstream/ but not in the wheel: {sorted(missing)}"
+    migrations = "chatstream/store/sql/migrations/"
+    assert {f"{migrations}env.py", f"{migrations}script.py.mako"} <= names
+    assert any(n.startswith(f"{migrations}versions/") and n.endswith(".py") for n in names)
 
     # The wheel's unconditional requirements are exactly pyproject's [project].dependencies.
     requires = [v for k, v in re.findall(r"^(Requires-Dist): (.+)$", metadata, re.M)]
@@ -213,9 +221,18 @@ def test_core_install_serves_a_chat(core_venv: CoreVenv) -> None:
 
 
 @pytest.mark.parametrize(
-    ("var", "extra"), [("OPENAI_API_KEY", "openai"), ("ANTHROPIC_API_KEY", "anthropic"), ("CHAT_JWT_SECRET", "jwt")]
+    ("var", "value", "extra"),
+    [
+        ("OPENAI_API_KEY", "secret-1", "openai"),
+        ("ANTHROPIC_API_KEY", "secret-1", "anthropic"),
+        ("CHAT_JWT_SECRET", "secret-1", "jwt"),
+        ("DATABASE_URL", "sqlite+aiosqlite:///chat.db", "sqlite"),
+        ("DATABASE_URL", "postgresql+asyncpg://db/chat", "postgres"),
+    ],
 )
-def test_missing_extra_fails_at_startup_with_install_hint(core_venv: CoreVenv, var: str, extra: str) -> None:
+def test_missing_extra_fails_at_startup_with_install_hint(
+    core_venv: CoreVenv, var: str, value: str, extra: str
+) -> None:
     result = core_venv.probe(
         f"""
         import json
@@ -237,7 +254,7 @@ def test_missing_extra_fails_at_startup_with_install_hint(core_venv: CoreVenv, v
 
 
         # The mock provider too, so that nothing but the missing extra can stop the start-up.
-        settings = Settings.from_env({{"{var}": "secret-1", "CHAT_AUTH_TOKENS": "t:u", "CHAT_MOCK_PROVIDER": "true"}})
+        settings = Settings.from_env({{"{var}": "{value}", "CHAT_AUTH_TOKENS": "t:u", "CHAT_MOCK_PROVIDER": "true"}})
         try:
             with TestClient(create_app(settings)):
                 pass
@@ -296,5 +313,16 @@ def test_footprint(wheel: Path, core_venv: CoreVenv) -> None:
     names = {_dist_name(d.split("==")[0]) for d in distributions}
     assert "chatstream" in names
     assert _core_dependencies() <= names
-    extras = {"redis", "openai", "anthropic", "uvicorn", "pyjwt", "httpx2", "a2wsgi"}
+    extras = {
+        "redis",
+        "openai",
+        "anthropic",
+        "uvicorn",
+        "pyjwt",
+        "httpx2",
+        "a2wsgi",
+        "sqlalchemy",
+        "alembic",
+        "asyncpg",
+    }
     assert not names & extras, f"extras installed in the core venv: {sorted(names & extras)}"

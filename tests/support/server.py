@@ -37,9 +37,10 @@ def free_port() -> int:
 
 
 def clean_environ() -> dict[str, str]:
-    """This process's environment without chat, provider or Redis configuration (nothing leaks in)."""
+    """This process's environment without chat, provider, Redis or database configuration (nothing leaks in)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "OPENAI_", "ANTHROPIC_"))}
     base.pop("REDIS_URL", None)
+    base.pop("DATABASE_URL", None)
     return base
 
 
@@ -115,7 +116,11 @@ class Process:
 
 
 class ServerProcess(Process):
-    """The standalone server, `python -m app` from the repository root, with alice's and bob's tokens."""
+    """The standalone server, `python -m app` from the repository root, with alice's and bob's tokens.
+
+    Its store is memory unless `env` names one (DATABASE_URL, or REDIS_URL alone for Redis): the standalone
+    default, SQLite in `./chatstream.db`, would leave a database file in the checkout.
+    """
 
     def __init__(self, env: dict[str, str] | None = None, *, port: int | None = None) -> None:
         super().__init__([sys.executable, "-m", "app"], env={}, cwd=ROOT, port=port)
@@ -130,6 +135,8 @@ class ServerProcess(Process):
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
+        if "DATABASE_URL" not in self.env and "REDIS_URL" not in self.env:
+            self.env["DATABASE_URL"] = "memory://"
         self.argv: list[str] = []
         """Command-line arguments of `python -m app`."""
 

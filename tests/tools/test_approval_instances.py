@@ -1,14 +1,13 @@
 """Approval across instances: a run suspended on instance A is decided on instance B, after A is gone.
 
 Two real `python -m app` processes share one redis-server (`REDIS_URL`, marker `redis`; a unique key
-prefix per test). `get_weather` is made to need approval with `CHAT_APPROVAL_TOOLS`, and its Open-Meteo
-URLs point at a local fake, so the approved tool really runs on B.
+prefix per test), then a Redis Cluster (`REDIS_CLUSTER_URL`). `get_weather` is made to need approval with
+`CHAT_APPROVAL_TOOLS`, and its Open-Meteo URLs point at a local fake, so the approved tool really runs on B.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +16,8 @@ from uuid import uuid4
 
 import httpx
 import pytest
-import redis
 
+from tests.support.redis_targets import TARGETS, delete_prefix, server_redis_url
 from tests.support.server import AUTH, OTHER_AUTH, ServerProcess
 from tests.support.sse import Frame, parse_frames, text_of
 
@@ -61,11 +60,10 @@ def weather_url() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture
-def env(weather_url: str) -> Iterator[dict[str, str]]:
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("REDIS_URL is not set")
+@pytest.fixture(params=TARGETS)
+def env(request: pytest.FixtureRequest, weather_url: str) -> Iterator[dict[str, str]]:
+    """One Redis, then a Redis Cluster (`tests.support.redis_targets`)."""
+    url = server_redis_url(request.param)
     prefix = f"test:{uuid4().hex}"
     yield {
         "REDIS_URL": url,
@@ -76,11 +74,7 @@ def env(weather_url: str) -> Iterator[dict[str, str]]:
         "CHAT_WEATHER_GEOCODING_URL": f"{weather_url}/geo",
         "CHAT_WEATHER_FORECAST_URL": f"{weather_url}/forecast",
     }
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_prefix(request.param, prefix)
 
 
 def body_frames(response: httpx.Response) -> list[Frame]:

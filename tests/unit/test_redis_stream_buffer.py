@@ -26,9 +26,9 @@ async def test_one_append_is_one_stream_entry(redis: fakeredis.FakeAsyncRedis) -
     await buffer.append("s", [b'{"a":1}', b'{"a":2}', b'{"a":3}'])
     await buffer.append("s", [b'{"a":4}'], final=True)
     # The run marker entry, then one entry per append.
-    assert await redis.xlen("p:stream:s") == 3
-    assert 0 < await redis.pttl("p:stream:s") <= 60_000
-    assert 0 < await redis.pttl("p:streammeta:s") <= 60_000
+    assert await redis.xlen("p:{c:s}:stream") == 3
+    assert 0 < await redis.pttl("p:{c:s}:stream") <= 60_000
+    assert 0 < await redis.pttl("p:{c:s}:streammeta") <= 60_000
 
 
 async def test_a_retried_append_is_applied_once(redis: fakeredis.FakeAsyncRedis) -> None:
@@ -36,7 +36,7 @@ async def test_a_retried_append_is_applied_once(redis: fakeredis.FakeAsyncRedis)
     still answers with the entry id the first attempt created."""
     buffer = RedisStreamBuffer(redis, prefix="p")
     await buffer.create("s", "run-1")
-    keys = ["p:stream:s", "p:streammeta:s"]
+    keys = ["p:{c:s}:stream", "p:{c:s}:streammeta"]
     head: list[bytes | int | str] = [1000, 60_000, 600_000]
     args = [*head, "run-1", 1, 0, 1, b'{"a":1}']
     [first] = await buffer._append_many(keys=keys, args=args)
@@ -61,7 +61,7 @@ async def test_open_streams_carry_the_idle_ttl(redis: fakeredis.FakeAsyncRedis) 
     buffer = RedisStreamBuffer(redis, prefix="p", ttl=5, idle_ttl=100)
     await buffer.create("s", "run-1")
     await buffer.append("s", [b"{}"])
-    assert 5_000 < await redis.pttl("p:stream:s") <= 100_000
+    assert 5_000 < await redis.pttl("p:{c:s}:stream") <= 100_000
 
 
 @pytest.mark.parametrize(

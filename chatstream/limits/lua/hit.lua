@@ -10,6 +10,9 @@
 -- ARGV[2+i]     rule i packed as "kind limit param cost receipt_ttl_ms" (few arguments and one short reply
 --               keep the client's encoding and RESP parsing, most of a decision's cost, small)
 -- ARGV[2+n+k]   the member of the k-th lease rule (any string, so not packed)
+-- On a single Redis one call carries every rule; on a Redis Cluster one call carries the rules of one slot
+-- (a user's, or a client address's), all slots at once, and refund.lua gives back what a slot charged when
+-- another refused (chatstream/limits/redis.py).
 --
 -- Returns one string: "allowed" then per rule "allowed remaining reset_ms retry_ms", space-separated.
 

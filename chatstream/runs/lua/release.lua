@@ -1,10 +1,9 @@
 -- Drop a lease only while run_id still holds it (a late release must not free a successor's lease).
--- KEYS: liveness lease, holding lease, stop request of run_id. ARGV: run_id.
+-- KEYS: liveness lease, holding lease. ARGV: run_id.
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
 end
-redis.call('DEL', KEYS[3])
 return 1

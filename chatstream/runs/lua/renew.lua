@@ -1,4 +1,5 @@
--- Renew the leases of many runs at once (one round trip per process and tick, whatever the number of runs).
+-- Renew the leases of many runs at once (one round trip per process and tick, whatever the number of runs;
+-- on a Redis Cluster the caller sends one call per slot, in the same round trip).
 -- KEYS: per run, its conversation's liveness lease then holding lease. ARGV: ttl_ms, hold_ms, run ids.
 -- Per run: held (liveness is ours) -> extend both; liveness lapsed but the holding key still names us (we were
 -- only paused and nobody claimed the conversation) -> restore liveness; otherwise (released, expired, or

@@ -1,10 +1,12 @@
--- Ask the conversation's active run to stop. KEYS: lease. ARGV: key prefix, stop-request ttl_ms.
--- The request key is written before the PUBLISH and inside the same script, so a waiter that subscribes
+-- Ask a run to stop. KEYS: the run's stop request, the run's stop channel (a channel, not a key: passed in
+-- KEYS so that the script's slot covers it, as Redis Cluster requires of SPUBLISH). ARGV: request ttl_ms,
+-- sharded ('1': SPUBLISH, for a Redis Cluster; '0': PUBLISH).
+-- The request key is written before the publish and inside the same script, so a waiter that subscribes
 -- after the message went out still finds the key when it looks right after subscribing.
-local run = redis.call('GET', KEYS[1])
-if not run then
-  return nil
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+if ARGV[2] == '1' then
+  redis.call('SPUBLISH', KEYS[2], '1')
+else
+  redis.call('PUBLISH', KEYS[2], '1')
 end
-redis.call('SET', ARGV[1] .. ':stopreq:' .. run, '1', 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[1] .. ':stop:' .. run, '1')
-return run
+return 1

@@ -1,12 +1,13 @@
--- Create or replace a conversation and index it. KEYS: conversation hash.
--- ARGV: prefix, id, user id, channel, updated_at, record, visibility.
--- Index keys are derived here from the owner and channel stored in the hash (single-node Redis only).
+-- Create or replace a conversation's record. KEYS: conversation hash [, owner's index, owner's channel index].
+-- ARGV: record, updated_at, owner, channel, visibility, conversation id.
+-- With the index keys (a single Redis, where every key is on one node) the conversation is indexed in the
+-- same step; on a Redis Cluster the indexes are another slot, indexed by the caller's next step
+-- (`index.lua`). Returns {previous owner, previous channel} ('' when new), so the caller can take the
+-- conversation out of the indexes it left.
 local old = redis.call('HMGET', KEYS[1], 'o', 'c')
-if old[1] and (old[1] ~= ARGV[3] or old[2] ~= ARGV[4]) then
-  redis.call('ZREM', ARGV[1] .. ':user:' .. old[1] .. ':convs', ARGV[2])
-  redis.call('ZREM', ARGV[1] .. ':user:' .. old[1] .. ':chan:' .. old[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 'o', ARGV[3], 'c', ARGV[4], 'v', ARGV[5])
+if #KEYS == 3 then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[6])
 end
-redis.call('HSET', KEYS[1], 'd', ARGV[6], 'u', ARGV[5], 'o', ARGV[3], 'c', ARGV[4], 'v', ARGV[7])
-redis.call('ZADD', ARGV[1] .. ':user:' .. ARGV[3] .. ':convs', ARGV[5], ARGV[2])
-redis.call('ZADD', ARGV[1] .. ':user:' .. ARGV[3] .. ':chan:' .. ARGV[4], ARGV[5], ARGV[2])
-return 1
+return {old[1] or '', old[2] or ''}

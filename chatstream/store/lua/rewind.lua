@@ -1,12 +1,15 @@
 -- Remove a message and every message after it (with their votes), then append the replacement if any,
--- in one step: regenerate and edit. KEYS: messages hash, message order list, conversation hash, votes hash.
--- ARGV: prefix, conversation id, message id, replacement id ('' = none), replacement record, now (ms).
--- Returns the removed ids (oldest first), or false when the message is not in the conversation.
+-- in one step: regenerate and edit. KEYS: messages hash, message order list, conversation hash, votes hash
+-- [, owner's index, owner's channel index]. ARGV: message id, replacement id ('' = none), replacement record,
+-- now (ms), conversation id [, the owner and channel the index keys are for].
+-- Returns {owner, channel, removed ids (oldest first), 1 when indexed here}, or false when the message is not
+-- in the conversation. With a replacement the conversation is touched and re-scored at `now`: here when the
+-- index keys are the stored owner's (a single Redis), else by the caller's next step (`index.lua`).
 local owner = redis.call('HMGET', KEYS[3], 'o', 'c')
 if not owner[1] then
   return false
 end
-local at = redis.call('LPOS', KEYS[2], ARGV[3])
+local at = redis.call('LPOS', KEYS[2], ARGV[1])
 if not at then
   return false
 end
@@ -21,13 +24,16 @@ if at == 0 then
 else
   redis.call('LTRIM', KEYS[2], 0, at - 1)
 end
-if ARGV[4] ~= '' then
-  if redis.call('HEXISTS', KEYS[1], ARGV[4]) == 0 then
-    redis.call('RPUSH', KEYS[2], ARGV[4])
+if ARGV[2] ~= '' then
+  if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then
+    redis.call('RPUSH', KEYS[2], ARGV[2])
   end
-  redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
-  redis.call('HSET', KEYS[3], 'u', ARGV[6])
-  redis.call('ZADD', ARGV[1] .. ':user:' .. owner[1] .. ':convs', ARGV[6], ARGV[2])
-  redis.call('ZADD', ARGV[1] .. ':user:' .. owner[1] .. ':chan:' .. owner[2], ARGV[6], ARGV[2])
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[3], 'u', ARGV[4])
+  if #KEYS == 6 and owner[1] == ARGV[6] and owner[2] == ARGV[7] then
+    redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5])
+    redis.call('ZADD', KEYS[6], ARGV[4], ARGV[5])
+    return {owner[1], owner[2] or '', ids, 1}
+  end
 end
-return ids
+return {owner[1], owner[2] or '', ids, 0}

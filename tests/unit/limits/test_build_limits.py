@@ -32,11 +32,12 @@ async def test_redis_backend_uses_the_prefix() -> None:
     limits = build_limits(Settings(redis_prefix="pfx"), client)
     assert isinstance(limits.limiter, RedisRateLimiter)
     admission = await limits.admit(Principal(user_id="u"), "1.1.1.1", run_id="r")
-    assert admission.lease_key == "pfx:limit:runs:u"
+    assert admission.lease_key == "pfx:{u:u}:limit:runs"
+    # The user's keys share the user's hash tag (one slot of a Redis Cluster); the address's its own.
     assert sorted([k async for k in client.scan_iter()]) == [
-        b"pfx:limit:ip:1.1.1.1",
-        f"pfx:limit:msg:u:{admission.day}".encode(),
-        b"pfx:limit:runs:u",
+        b"pfx:{ip:1.1.1.1}:limit:rate",
+        f"pfx:{{u:u}}:limit:msg:{admission.day}".encode(),
+        b"pfx:{u:u}:limit:runs",
     ]
     await limits.ping()
     await client.aclose()
