@@ -13,7 +13,7 @@ from litestar.response import Stream
 from chatstream.api.chat import delete_conversation_cascade, start_and_respond
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
 from chatstream.api.openapi import documented
-from chatstream.api.schemas import check_id, parse_json
+from chatstream.api.schemas import check_id, decode_body, parse_json
 from chatstream.errors import BadRequestError
 from chatstream.models import ChatRequest, Visibility
 
@@ -120,10 +120,7 @@ async def update_conversation(
     generated for the conversation does not overwrite it."""
     check_id(conversation_id, "id")
     raw = await read_body(request, chat_services)
-    try:
-        body = msgspec.convert(parse_json(raw) if raw.strip() else {}, ConversationPatch)
-    except msgspec.ValidationError as exc:
-        raise BadRequestError(f"invalid request: {exc}") from exc
+    body = decode_body(raw, ConversationPatch)
     changes: dict[str, Any] = {}
     if body.title is not None:
         title = " ".join(body.title.split())
@@ -172,10 +169,7 @@ async def regenerate(
     The answer and everything after it are removed first; the model sees the history before it."""
     check_id(conversation_id, "id")
     raw = await read_body(request, chat_services)
-    try:
-        body = msgspec.convert(parse_json(raw) if raw.strip() else {}, RegenerateBody)
-    except msgspec.ValidationError as exc:
-        raise BadRequestError(f"invalid request: {exc}") from exc
+    body = decode_body(raw, RegenerateBody)
     check_id(body.message_id, "messageId")
     chat = ChatRequest(
         parts=(),

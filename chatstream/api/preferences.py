@@ -9,7 +9,7 @@ from litestar import Request, get, put
 
 from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body
 from chatstream.api.openapi import documented
-from chatstream.api.schemas import parse_json
+from chatstream.api.schemas import decode_body
 from chatstream.errors import BadRequestError
 from chatstream.models import Mood, Preferences
 from chatstream.runs.choice import default_model
@@ -47,10 +47,7 @@ async def put_preferences(
     """Replace the preferences. `provider` and `model` must be configured (400 naming the choices); a model
     alone picks its provider. An absent field is cleared: the server's default applies to it."""
     raw = await read_body(request, chat_services)
-    try:
-        body = msgspec.convert(parse_json(raw) if raw.strip() else {}, PreferencesBody)
-    except msgspec.ValidationError as exc:
-        raise BadRequestError(f"invalid request: {exc}") from exc
+    body = decode_body(raw, PreferencesBody)
     if body.provider == "default":
         raise BadRequestError('provider "default" is what preferences define; name a provider')
     provider: str | None = None

@@ -7,7 +7,7 @@ Shapes are told apart in order: `parts` (seed 000), `messages` without `message`
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 
@@ -106,6 +106,8 @@ class Seed003Body(msgspec.Struct, kw_only=True, rename="camel"):
     """Our selector, as on every other shape: the web tools, whose results end up in `end.sources`."""
 
 
+T = TypeVar("T")
+
 _decoder = msgspec.json.Decoder()
 
 
@@ -153,6 +155,12 @@ def check_id(value: str | None, field: str) -> None:
     """
     if value is not None and not is_valid_id(value):
         raise BadRequestError(f"invalid {field}")
+
+
+def decode_body(raw: bytes, shape: type[T]) -> T:
+    """A JSON body (empty: `{}`) as `shape`; malformed or mistyped is a `BadRequestError` naming the problem."""
+    result: T = _convert(parse_json(raw) if raw.strip() else {}, shape)
+    return result
 
 
 def _convert(obj: Any, shape: Any) -> Any:

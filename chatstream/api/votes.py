@@ -9,7 +9,7 @@ from litestar import Request, get, patch
 
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
 from chatstream.api.openapi import documented
-from chatstream.api.schemas import check_id, parse_json
+from chatstream.api.schemas import check_id, decode_body
 from chatstream.errors import BadRequestError, NotFoundError
 from chatstream.models import Vote
 
@@ -25,10 +25,7 @@ class VoteBody(msgspec.Struct, kw_only=True, rename="camel"):
 @patch("/api/vote", status_code=200, request_max_body_size=None, **documented("voteMessage"))
 async def vote(request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep) -> Any:
     """Vote an answer up or down, owner only; voting again replaces the vote."""
-    try:
-        body = msgspec.convert(parse_json(await read_body(request, chat_services)), VoteBody)
-    except msgspec.ValidationError as exc:
-        raise BadRequestError(f"invalid request: {exc}") from exc
+    body = decode_body(await read_body(request, chat_services), VoteBody)
     check_id(body.chat_id, "chatId")
     check_id(body.message_id, "messageId")
     await chat_services.runs.owned_conversation(chat_principal, body.chat_id, write=True)
