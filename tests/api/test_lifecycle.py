@@ -48,9 +48,8 @@ async def wait_idle(client: AppClient, thread: str) -> None:
 @contextlib.asynccontextmanager
 async def serve(settings: Settings, **providers: MockProvider) -> AsyncIterator[AppClient]:
     app = create_app(settings, providers=providers or {"mock": MockProvider()})
-    async with LifespanManager(app):  # type: ignore[arg-type]
-        async with AppClient(app) as client:
-            yield client
+    async with LifespanManager(app), AppClient(app) as client:  # type: ignore[arg-type]
+        yield client
 
 
 @pytest.fixture
