@@ -15,13 +15,23 @@ from chatstream.limits.base import Decision, RateLimiter, Rule, RuleState, Settl
 from chatstream.limits.client_ip import client_ip
 from chatstream.limits.memory import MemoryRateLimiter
 from chatstream.limits.policy import Admission, Limits, rate_limit_headers
-from chatstream.limits.redis import RedisRateLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chatstream.limits.redis import RedisRateLimiter
     from chatstream.redis_client import RedisClient
     from chatstream.settings import Settings
+
+
+def __getattr__(name: str) -> object:
+    # `RedisRateLimiter` needs the `redis` extra: imported on first use, so the core install imports this package.
+    if name == "RedisRateLimiter":
+        from chatstream.limits.redis import RedisRateLimiter
+
+        return RedisRateLimiter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Admission",
@@ -54,7 +64,12 @@ def build_limits(settings: Settings, redis: RedisClient | None, *, clock: Callab
         client_ip("127.0.0.1", {}, settings.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"CHAT_TRUSTED_PROXIES: {exc}") from exc
-    limiter: RateLimiter = MemoryRateLimiter(clock=clock) if redis is None else RedisRateLimiter(redis, clock=clock)
+    if redis is None:
+        limiter: RateLimiter = MemoryRateLimiter(clock=clock)
+    else:
+        from chatstream.limits.redis import RedisRateLimiter
+
+        limiter = RedisRateLimiter(redis, clock=clock)
     return Limits(
         limiter,
         prefix=settings.redis_prefix,
