@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["PAGES", "RESULTS", "fake_web"]
+__all__ = ["PAGES", "RESULTS", "fake_web", "serve_handler"]
 
 RESULTS = (("/a", "<strong>Result</strong> A", "Result A"), ("/b", "Result B", "Result B"))
 """(path, title as Brave sends it, title as the model and the citation get it) of every search's results."""
@@ -55,7 +55,14 @@ class _Handler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def fake_web() -> Iterator[str]:
     """Serve the fake web; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    with serve_handler(_Handler) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 in a thread (any fake HTTP backend); yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

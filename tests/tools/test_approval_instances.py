@@ -8,15 +8,15 @@ prefix per test), then a Redis Cluster (`REDIS_CLUSTER_URL`). `get_weather` is m
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
 
+from tests.fakes.web import serve_handler
 from tests.support.redis_targets import TARGETS, delete_prefix, server_redis_url
 from tests.support.server import AUTH, OTHER_AUTH, ServerProcess
 from tests.support.sse import Frame, parse_frames, text_of
@@ -50,14 +50,8 @@ class _FakeOpenMeteo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def weather_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenMeteo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(_FakeOpenMeteo) as base:
+        yield base
 
 
 @pytest.fixture(params=TARGETS)
