@@ -43,7 +43,7 @@ from chatstream.runs.memory import MemoryRunRegistry
 from chatstream.runs.service import RunService
 from chatstream.settings import Settings
 from chatstream.shutdown import drain_on_signals
-from chatstream.store.memory import MemoryConversationStore
+from chatstream.store.memory import MemoryConversationStore, MemoryDocumentStore
 from chatstream.store.sql import require_sql
 from chatstream.streams.memory import MemoryStreamBuffer
 from chatstream.tools.base import ToolRegistry
@@ -256,7 +256,8 @@ class ChatPlugin(InitPlugin):
         buffer = buffer or MemoryStreamBuffer(ttl=settings.stream_ttl_seconds)
         store = store or MemoryConversationStore()
         registry = registry or MemoryRunRegistry()
-        closers += [buffer.aclose, store.aclose, registry.aclose]
+        documents = MemoryDocumentStore()
+        closers += [buffer.aclose, store.aclose, registry.aclose, documents.aclose]
 
         # The providers' SDKs bring their own (httpx2) client, owned by the registry; this one is the tools'.
         tools_http = httpx.AsyncClient(
@@ -277,6 +278,7 @@ class ChatPlugin(InitPlugin):
             registry=registry,
             tools=tools,
             system_prompt=system_prompt,
+            documents=documents,
         )
         runs = RunService(deps, providers, limits=limits, titler=generate_title)
         services = Services(

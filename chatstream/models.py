@@ -20,6 +20,8 @@ __all__ = [
     "ID_GRAMMAR",
     "ChatRequest",
     "Conversation",
+    "Document",
+    "DocumentKind",
     "FinishReason",
     "Message",
     "MessagePart",
@@ -27,6 +29,7 @@ __all__ = [
     "Preferences",
     "Principal",
     "Role",
+    "Suggestion",
     "SuspendedRun",
     "Usage",
     "Vote",
@@ -38,6 +41,7 @@ __all__ = [
 Role = Literal["system", "user", "assistant"]
 Visibility = Literal["public", "private"]
 Mood = Literal["serious", "friendly", "normal"]
+DocumentKind = Literal["text", "code", "sheet", "image"]
 FinishReason = Literal["stop", "length", "content-filter", "tool-calls", "error", "interrupted", "other"]
 
 
@@ -241,4 +245,32 @@ class SuspendedRun(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     model: str
     mood: Mood = "normal"
     web_search: bool = False
+    created_at: int = msgspec.field(default_factory=now_ms)
+
+
+class Document(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One version of a document (an artifact the document tools write, or a client saves), in the Vercel
+    chatbot's shape. A document is all the versions with its `id`, oldest first; `created_at` (epoch ms)
+    tells them apart, so a store keeps it strictly increasing per document."""
+
+    id: str
+    created_at: int
+    title: str
+    content: str | None
+    kind: DocumentKind
+    user_id: str
+
+
+class Suggestion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """An edit the model suggests for a document version (`requestSuggestions`), in the chatbot's shape."""
+
+    id: str
+    document_id: str
+    document_created_at: int
+    """The version it was made for: deleting that version (`DELETE /api/document?timestamp=`) deletes it."""
+    original_text: str
+    suggested_text: str
+    description: str | None
+    user_id: str
+    is_resolved: bool = False
     created_at: int = msgspec.field(default_factory=now_ms)

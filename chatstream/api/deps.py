@@ -58,6 +58,7 @@ class Services:
         self.limits = limits
         self.redis = redis
         self.metrics = runs.deps.metrics
+        self.documents = runs.deps.documents
 
     def count(self, name: str, n: int = 1) -> None:
         self.metrics.requests[name] += n

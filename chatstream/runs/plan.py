@@ -17,7 +17,7 @@ from chatstream.models import ApprovalDecision, Conversation, Message, Mood, Sus
 from chatstream.providers.base import Provider
 from chatstream.runs.registry import RunRegistry
 from chatstream.settings import Settings
-from chatstream.store.base import ConversationStore
+from chatstream.store.base import ConversationStore, DocumentStore
 from chatstream.streams.base import StreamBuffer
 from chatstream.tools.base import ToolRegistry
 
@@ -25,6 +25,12 @@ __all__ = ["RunDeps", "RunHandle", "RunPlan", "RunSpec", "TitleJob"]
 
 TitleJob = Callable[[], Coroutine[Any, Any, str]]
 """Generates a new conversation's title while its first answer streams."""
+
+
+def _memory_documents() -> DocumentStore:
+    from chatstream.store.memory import MemoryDocumentStore
+
+    return MemoryDocumentStore()
 
 
 class RunDeps(msgspec.Struct, kw_only=True):
@@ -38,6 +44,8 @@ class RunDeps(msgspec.Struct, kw_only=True):
     tools: ToolRegistry
     system_prompt: Callable[[str, bool], str | None]
     metrics: Metrics = msgspec.field(default_factory=Metrics)
+    documents: DocumentStore = msgspec.field(default_factory=_memory_documents)
+    """Where the document tools keep what they write (`createDocument`, `updateDocument`, `requestSuggestions`)."""
 
 
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):

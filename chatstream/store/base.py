@@ -1,7 +1,9 @@
 """The conversation store: conversations, their messages, votes, suspended runs awaiting approval, and each
-user's preferences.
+user's preferences. The document store: the versions of documents the document tools write, and the edits
+suggested for them.
 
-Every implementation (memory, Redis, SQL) passes one contract suite (`tests/contract/test_conversation_store.py`).
+Every implementation (memory, Redis, SQL) passes one contract suite per Protocol
+(`tests/contract/test_conversation_store.py`, `tests/contract/test_document_store.py`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from chatstream.models import Conversation, Message, Preferences, SuspendedRun, Vote
+    from collections.abc import Sequence
 
-__all__ = ["ConversationStore"]
+    from chatstream.models import Conversation, Document, Message, Preferences, Suggestion, SuspendedRun, Vote
+
+__all__ = ["ConversationStore", "DocumentStore"]
 
 
 class ConversationStore(Protocol):
@@ -113,5 +117,40 @@ class ConversationStore(Protocol):
     async def ping(self) -> None:
         """Raise `BackendUnavailableError` when the backend is unreachable."""
         ...
+
+    async def aclose(self) -> None: ...
+
+
+class DocumentStore(Protocol):
+    """Documents by version, and suggestions on them. Documents belong to their user, not to a conversation:
+    deleting a conversation leaves the documents written in it (as in the Vercel chatbot)."""
+
+    async def save_document(self, document: Document) -> Document:
+        """Append a version; return it as stored. Its `created_at` is kept strictly increasing per document:
+        a version not later than the last one is stored 1 ms after it (two saves in one millisecond)."""
+        ...
+
+    async def get_document(self, document_id: str) -> Document | None:
+        """The latest version, or None."""
+        ...
+
+    async def list_versions(self, document_id: str) -> list[Document]:
+        """Every version, oldest first (`[]` for an unknown id)."""
+        ...
+
+    async def delete_versions_after(self, document_id: str, timestamp: int) -> list[Document]:
+        """Delete the versions created after `timestamp` (epoch ms, strictly later), and the suggestions made
+        for them, atomically; return the deleted versions, oldest first."""
+        ...
+
+    async def save_suggestions(self, suggestions: Sequence[Suggestion]) -> None:
+        """Store suggestions (replacing any with the same id)."""
+        ...
+
+    async def list_suggestions(self, document_id: str) -> list[Suggestion]:
+        """The document's suggestions, every version's, oldest first (ties: by id)."""
+        ...
+
+    async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...

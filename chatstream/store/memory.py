@@ -1,12 +1,17 @@
-"""In-process `ConversationStore`: the default, and the twin of the Redis one."""
+"""In-process `ConversationStore` and `DocumentStore`: the defaults, and the twins of the Redis and SQL ones."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
-from chatstream.models import Conversation, Message, Preferences, SuspendedRun, Vote, now_ms
+from chatstream.models import Conversation, Document, Message, Preferences, Suggestion, SuspendedRun, Vote, now_ms
 
-__all__ = ["MemoryConversationStore"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["MemoryConversationStore", "MemoryDocumentStore"]
 
 
 class MemoryConversationStore:
@@ -150,6 +155,49 @@ class MemoryConversationStore:
 
     async def take_suspended_run(self, run_id: str) -> SuspendedRun | None:
         return self._runs.pop(run_id, None)
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class MemoryDocumentStore:
+    def __init__(self) -> None:
+        self._versions: dict[str, list[Document]] = {}
+        self._suggestions: dict[str, dict[str, Suggestion]] = {}
+
+    async def save_document(self, document: Document) -> Document:
+        versions = self._versions.setdefault(document.id, [])
+        if versions and document.created_at <= versions[-1].created_at:
+            document = msgspec.structs.replace(document, created_at=versions[-1].created_at + 1)
+        versions.append(document)
+        return document
+
+    async def get_document(self, document_id: str) -> Document | None:
+        versions = self._versions.get(document_id)
+        return versions[-1] if versions else None
+
+    async def list_versions(self, document_id: str) -> list[Document]:
+        return list(self._versions.get(document_id, ()))
+
+    async def delete_versions_after(self, document_id: str, timestamp: int) -> list[Document]:
+        versions = self._versions.get(document_id, [])
+        deleted = [d for d in versions if d.created_at > timestamp]
+        if deleted:
+            self._versions[document_id] = [d for d in versions if d.created_at <= timestamp]
+            suggestions = self._suggestions.get(document_id, {})
+            for key in [k for k, s in suggestions.items() if s.document_created_at > timestamp]:
+                del suggestions[key]
+        return deleted
+
+    async def save_suggestions(self, suggestions: Sequence[Suggestion]) -> None:
+        for suggestion in suggestions:
+            self._suggestions.setdefault(suggestion.document_id, {})[suggestion.id] = suggestion
+
+    async def list_suggestions(self, document_id: str) -> list[Suggestion]:
+        return sorted(self._suggestions.get(document_id, {}).values(), key=lambda s: (s.created_at, s.id))
 
     async def ping(self) -> None:
         return None
