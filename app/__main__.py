@@ -19,6 +19,16 @@ from chatstream.errors import ConfigError
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
+def _workers(value: str) -> int:
+    """`--workers`: a count, or `auto` for the number of cores."""
+    if value.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(
@@ -29,9 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(env.get("PORT") or 8000), help="port (env PORT)")
     parser.add_argument(
         "--workers",
-        type=int,
-        default=int(env.get("CHAT_WORKERS") or 1),
-        help="worker processes sharing the port (env CHAT_WORKERS); more than one needs REDIS_URL",
+        type=_workers,
+        default=env.get("CHAT_WORKERS") or "1",
+        help="worker processes sharing the port, or `auto` for one per core (env CHAT_WORKERS); more than one "
+        "needs REDIS_URL",
     )
     parser.add_argument(
         "--log-level", choices=_LEVELS, default=env.get("CHAT_LOG_LEVEL") or "info", help="(env CHAT_LOG_LEVEL)"
@@ -80,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = standalone_settings()
         if args.workers > 1 and not settings.redis_url:
             raise ConfigError(
-                "--workers needs REDIS_URL: with memory backends every worker would keep its own conversations, "
-                "streams and limits"
+                f"--workers needs REDIS_URL ({args.workers} asked for): without it streams, runs and limits live "
+                "in each process's memory (and conversations in a local SQLite file), so each worker would keep its "
+                "own; set REDIS_URL, or run one worker"
             )
         # The server (each worker) builds the app itself; constructing its plugin here (cheap, nothing opens)
         # surfaces what only the plugin checks (a provider's SDK not installed, ...) as one line, before the banner.

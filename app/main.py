@@ -14,9 +14,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from app.playground import add_playground
-from app.server import configure_logging, standalone_settings
-from chatstream import create_app
+from app.server import build_app
 from chatstream.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -25,11 +23,7 @@ if TYPE_CHECKING:
 
 def _build() -> Litestar:
     try:
-        settings = standalone_settings()
-        configure_logging(settings.log_level, settings.log_format)
-        app = create_app(settings)
-        add_playground(app)
-        return app
+        return build_app()
     except ConfigError as exc:
         # The ASGI server imports this module: a traceback through its importer would bury the one line that
         # says what to fix. Exit status 2, as `python -m app` for the same mistake.

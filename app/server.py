@@ -150,8 +150,16 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
 
 
 def build_app(environ: Mapping[str, str] | None = None) -> Litestar:
+    """The standalone app, with the standalone logging (`configure_logging`).
+
+    Logging is configured here, where every process that serves builds its app (`python -m app`'s workers,
+    `uvicorn app.main:app --workers N`, `uvicorn --factory app.server:build_app`), not only in the process that
+    parsed the command line: a worker is a fresh interpreter, and one that skipped it logged every SDK request
+    at INFO through the root logger uvicorn configured."""
     from app.playground import add_playground
 
-    app = create_app(standalone_settings(environ))
+    settings = standalone_settings(environ)
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
     add_playground(app)
     return app

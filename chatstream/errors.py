@@ -4,6 +4,7 @@ AppError (500)
  ├── ConfigError                 bad configuration, raised at start-up
  ├── BadRequestError (400)
  ├── UnauthorizedError (401)
+ │    └── BotDetectedError (401)  the host's bot check refused a run-starting request
  ├── ForbiddenError (403)
  ├── NotFoundError (404)
  ├── ConflictError (409)
@@ -29,6 +30,7 @@ __all__ = [
     "AppError",
     "BackendUnavailableError",
     "BadRequestError",
+    "BotDetectedError",
     "ConfigError",
     "ConflictError",
     "ForbiddenError",
@@ -84,6 +86,15 @@ class UnauthorizedError(AppError):
         # presented and refused; a request without credentials gets the bare challenge.
         challenge = 'Bearer realm="chatstream"'
         self.headers = {"WWW-Authenticate": f'{challenge}, error="invalid_token"' if invalid_token else challenge}
+
+
+class BotDetectedError(UnauthorizedError):
+    """Seed 002's `401 {"error": "bot detected"}`: the host's `bot_check` said the caller is a bot."""
+
+    code = "bot_detected"
+
+    def __init__(self, message: str = "bot detected", **extra: Any) -> None:
+        super().__init__(message, **extra)
 
 
 class ForbiddenError(AppError):

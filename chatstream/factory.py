@@ -23,7 +23,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins import InitPlugin
 
-from chatstream.api import chat, conversations, preferences, votes
+from chatstream.api import chat, chats, conversations, documents, preferences, votes
 from chatstream.api.access_log import AccessLogMiddleware
 from chatstream.api.auth import TokenAuthenticator
 from chatstream.api.cors import CORSMiddleware
@@ -35,6 +35,7 @@ from chatstream.api.openapi import add_security_scheme, openapi_config
 from chatstream.api.options import options_handlers
 from chatstream.errors import ConfigError
 from chatstream.limits import build_limits
+from chatstream.metrics import sample_loop_lag
 from chatstream.providers.prompts import system_prompt
 from chatstream.providers.setup import build_registry, check_providers
 from chatstream.providers.titles import generate_title
@@ -48,6 +49,7 @@ from chatstream.store.sql import require_sql
 from chatstream.streams.memory import MemoryStreamBuffer
 from chatstream.tools.base import ToolRegistry
 from chatstream.tools.builtin import builtin_tools
+from chatstream.workflows import check_workflows, load_workflows
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -56,10 +58,10 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.cluster import RedisCluster
 
-    from chatstream.api.auth import Authenticate
+    from chatstream.api.auth import Authenticate, BotCheck
     from chatstream.providers.base import Provider
     from chatstream.runs.registry import RunRegistry
-    from chatstream.store.base import ConversationStore
+    from chatstream.store.base import ConversationStore, DocumentStore
     from chatstream.streams.base import StreamBuffer
     from chatstream.tools.base import Tool
 
@@ -82,7 +84,13 @@ class ChatPlugin(InitPlugin):
         providers: providers by name, served before the configured ones.
         tools: the tools models may call, instead of the built-in ones.
         authenticate: the host's own authentication (the principal, or None for 401), instead of tokens.
+        bot_check: the host's bot detection, `(request) -> bool` (or an awaitable bool): True refuses a request
+            that would start a run (send, approve, regenerate, the seed-003 stream) with
+            `401 {"error": "bot detected"}`, before anything is stored or charged. Default: none.
         buffer, store, registry: backends to use instead of those `settings` selects.
+        documents: the document store (the versions the document tools write) instead of the one that follows
+            the conversation store: SQL on its database, Redis beside it, else memory (also for a host's own
+            `store`: pass `documents=` with it).
         health_path, ready_path, metrics_path, models_path: where each ops route goes, relative to `path`;
             None turns it off. The defaults come from `settings`.
         tags: the OpenAPI tags of our routes.
@@ -101,9 +109,11 @@ class ChatPlugin(InitPlugin):
         providers: Mapping[str, Provider] | None = None,
         tools: Sequence[Tool[Any]] | None = None,
         authenticate: Authenticate | None = None,
+        bot_check: BotCheck | None = None,
         buffer: StreamBuffer | None = None,
         store: ConversationStore | None = None,
         registry: RunRegistry | None = None,
+        documents: DocumentStore | None = None,
         health_path: str | None = _UNSET,
         ready_path: str | None = _UNSET,
         metrics_path: str | None = _UNSET,
@@ -128,9 +138,13 @@ class ChatPlugin(InitPlugin):
         self._providers = providers
         self._tools = list(tools) if tools is not None else None
         self._authenticate = authenticate
+        self._bot_check = bot_check
+        # Read once, here: a bad file stops the start-up (its tools and models are checked in `_open`).
+        self._workflows = load_workflows(settings.workflows_path) if settings.workflows_path else {}
         self._buffer = buffer
         self._store = store
         self._registry = registry
+        self._documents = documents
         self._ops = {
             "health": settings.health_path if health_path is _UNSET else health_path,
             "ready": settings.ready_path if ready_path is _UNSET else ready_path,
@@ -149,7 +163,8 @@ class ChatPlugin(InitPlugin):
     def router(self) -> Router:
         """Our routes on one router, with everything they need attached to it and nothing to the app."""
         ops = self._ops
-        handlers: list[Any] = [*chat.routes, *conversations.routes, *preferences.routes, *votes.routes]
+        handlers: list[Any] = [*chat.routes, *chats.routes, *conversations.routes, *preferences.routes, *votes.routes]
+        handlers += documents.routes
         handlers += ops_routes(health=ops["health"], ready=ops["ready"], metrics_path=ops["metrics"])
         if ops["models"] is not None:
             handlers.append(models_route(ops["models"]))
@@ -217,9 +232,11 @@ class ChatPlugin(InitPlugin):
         self._services = services
         runs = services.runs
         uninstall = drain_on_signals(runs.drain, runs.hurry) if self.settings.shutdown_signals else None
+        lag_sampler = asyncio.create_task(sample_loop_lag(services.metrics), name="chatstream-loop-lag")
         try:
             yield
         finally:
+            lag_sampler.cancel()
             if uninstall is not None:
                 uninstall()
             self._services = None
@@ -239,11 +256,15 @@ class ChatPlugin(InitPlugin):
 
             redis = connect_redis(settings.redis_url, cluster=settings.redis_cluster or None)
             closers.append(redis.aclose)
-        buffer, store, registry = self._buffer, self._store, self._registry
+        buffer, store, registry, documents = self._buffer, self._store, self._registry, self._documents
         if store is None and settings.database_url is not None:
             # DATABASE_URL picks the store whatever else is configured: with Redis too, Redis keeps streams,
-            # runs and limits, and SQL holds everything stored.
-            store = await _open_sql_store(settings) if settings.sql_url else MemoryConversationStore()
+            # runs and limits, and SQL holds everything stored (the documents too, on the same engine).
+            if settings.sql_url:
+                store, sql_documents = await _open_sql_store(settings)
+                documents = documents or sql_documents
+            else:
+                store = MemoryConversationStore()
         if redis is not None:
             from chatstream.runs.redis import RedisRunRegistry
             from chatstream.store.redis import RedisConversationStore
@@ -251,12 +272,16 @@ class ChatPlugin(InitPlugin):
 
             prefix = settings.redis_prefix
             buffer = buffer or RedisStreamBuffer(redis, prefix=prefix, ttl=settings.stream_ttl_seconds)
-            store = store or RedisConversationStore(redis, prefix=prefix)
+            if store is None:
+                from chatstream.store.redis_documents import RedisDocumentStore
+
+                store = RedisConversationStore(redis, prefix=prefix)
+                documents = documents or RedisDocumentStore(redis, prefix=prefix)
             registry = registry or RedisRunRegistry(redis, prefix=prefix)
         buffer = buffer or MemoryStreamBuffer(ttl=settings.stream_ttl_seconds)
         store = store or MemoryConversationStore()
         registry = registry or MemoryRunRegistry()
-        documents = MemoryDocumentStore()
+        documents = documents or MemoryDocumentStore()
         closers += [buffer.aclose, store.aclose, registry.aclose, documents.aclose]
 
         # The providers' SDKs bring their own (httpx2) client, owned by the registry; this one is the tools'.
@@ -267,6 +292,7 @@ class ChatPlugin(InitPlugin):
         providers = build_registry(settings, injected=self._providers)
         closers.append(providers.aclose)
         tools = ToolRegistry(self._tools if self._tools is not None else builtin_tools(settings, tools_http))
+        check_workflows(self._workflows, tools, providers)
 
         limits = build_limits(settings, redis)
         closers.append(limits.aclose)
@@ -292,13 +318,17 @@ class ChatPlugin(InitPlugin):
             authenticate=self._authenticate or TokenAuthenticator(settings),
             limits=limits,
             redis=redis,
+            bot_check=self._bot_check,
+            workflows=self._workflows,
         )
         return services, closers
 
 
-async def _open_sql_store(settings: Settings) -> ConversationStore:
-    """The SQL store, its schema migrated (`CHAT_DB_AUTO_MIGRATE`) or checked: a schema this code cannot use
-    stops the start-up with what to run, rather than failing the first request."""
+async def _open_sql_store(settings: Settings) -> tuple[ConversationStore, DocumentStore]:
+    """The SQL stores on one engine (the conversation store closes it), the schema migrated
+    (`CHAT_DB_AUTO_MIGRATE`) or checked: a schema this code cannot use stops the start-up with what to run,
+    rather than failing the first request."""
+    from chatstream.store.sql.documents import SqlDocumentStore
     from chatstream.store.sql.engine import open_database
     from chatstream.store.sql.migrate import prepare
     from chatstream.store.sql.store import SqlConversationStore
@@ -310,7 +340,7 @@ async def _open_sql_store(settings: Settings) -> ConversationStore:
     except BaseException:
         await database.aclose()
         raise
-    return SqlConversationStore(database)
+    return SqlConversationStore(database), SqlDocumentStore(database, owns_engine=False)
 
 
 def _require_redis() -> None:
@@ -327,9 +357,11 @@ def create_app(
     providers: Mapping[str, Provider] | None = None,
     tools: Sequence[Tool[Any]] | None = None,
     authenticate: Authenticate | None = None,
+    bot_check: BotCheck | None = None,
     buffer: StreamBuffer | None = None,
     store: ConversationStore | None = None,
     registry: RunRegistry | None = None,
+    documents: DocumentStore | None = None,
 ) -> Litestar:
     """The chat server as an ASGI app of its own, to serve or to mount (`Mount("/chat", app=create_app())`).
 
@@ -341,9 +373,11 @@ def create_app(
         providers=providers,
         tools=tools,
         authenticate=authenticate,
+        bot_check=bot_check,
         buffer=buffer,
         store=store,
         registry=registry,
+        documents=documents,
     )
     return Litestar(
         plugins=[plugin],

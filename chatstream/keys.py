@@ -9,6 +9,7 @@ touch all the keys of its owner in one atomic call, on a cluster as on a single 
 | conversation | `{c:<id>}` | stream, streammeta, run, hold, conv, msgs, msgids, votes, sruns |
 | user | `{u:<id>}` | convs, chan:<channel>, prefs, limit:msg:<day>, limit:tok:<day>, limit:runs, limit:receipt:<run> |
 | run | `{r:<id>}` | stopreq, stop (the stop channel), srun (which conversation holds its suspended state) |
+| document | `{d:<id>}` | docs, times (its versions), sugg, suggv (the suggestions on them) |
 | client address | `{ip:<addr>}` | limit:rate |
 | idempotency key | `{k:<key>}` | (the key itself: `chat:{k:idem:<user>:<header>}`) |
 
@@ -59,3 +60,7 @@ class Keys:
     def run(self, run_id: str, *kind: str) -> str:
         """A key of one run, found by its id alone (stop request and channel, suspended-run pointer)."""
         return self.tagged("r", run_id, *kind)
+
+    def document(self, document_id: str, *kind: str) -> str:
+        """A key of one document (its versions, and the suggestions made for them)."""
+        return self.tagged("d", document_id, *kind)

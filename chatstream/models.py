@@ -33,6 +33,7 @@ __all__ = [
     "SuspendedRun",
     "Usage",
     "Vote",
+    "Workflow",
     "is_valid_id",
     "new_id",
     "now_ms",
@@ -187,6 +188,24 @@ class Preferences(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
     updated_at: int = msgspec.field(default_factory=now_ms)
 
 
+class Workflow(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A seed-003 workflow preset (`CHAT_WORKFLOWS`), chosen by a message's `workflowId`.
+
+    Its `system` text is added to the system prompt, `tools` (names) restricts the tools offered, `provider` and
+    `model` apply unless the request names a model, and `max_steps` lowers the run's step limit. A run suspended
+    for approval keeps it (`SuspendedRun.workflow`), so the continuation runs under the same preset.
+    """
+
+    id: str
+    """A UUID."""
+    name: str
+    system: str
+    tools: tuple[str, ...]
+    provider: str | None = None
+    model: str | None = None
+    max_steps: int | None = None
+
+
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """The one internal form every request shape of `POST /api/chat` normalises into."""
 
@@ -209,6 +228,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     regenerate: str | None = None
     """Generate this answer anew (`trigger: "regenerate-message"`): the id of the assistant message to replace,
     or `""` for the conversation's last answer. The answer and everything after it are removed first."""
+    workflow: Workflow | None = None
+    """The seed-003 workflow preset the run follows (system text, tools, step limit)."""
 
 
 class ApprovalDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -246,6 +267,8 @@ class SuspendedRun(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     mood: Mood = "normal"
     web_search: bool = False
     created_at: int = msgspec.field(default_factory=now_ms)
+    workflow: Workflow | None = None
+    """The workflow preset the run follows; the continuation follows it too."""
 
 
 class Document(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

@@ -6,6 +6,7 @@ This is the only module that reads `os.environ`. Tests and embedding hosts build
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -82,6 +83,10 @@ FILE_MEDIA_TYPES = (
 )
 """The default `file_media_types`. No audio or video (no adapter maps them) and no `image/svg+xml` (a script
 carrier, and no model reads it as an image)."""
+
+
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""A cookie name is an RFC 6265 `token` (RFC 7230 `tchar`s)."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,6 +188,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Serve the `mock` provider (tests, demos). The standalone server turns it on when no provider is set."""
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the API from a browser (`*` for any, without credentials); empty is off."""
+    session_cookie: str | None = None
+    """The name of a cookie that may carry the token instead of `Authorization: Bearer` (the header wins when both
+    are sent). A write (POST, PUT, PATCH, DELETE) authenticated by it must send `Content-Type: application/json`
+    and, when `cors_origins` lists origins, an `Origin` among them; else 403 (CSRF)."""
+    workflows_path: str | None = None
+    """A JSON file of seed-003 workflow presets `[{id, name, system, tools, provider?, model?, maxSteps?}]`, read
+    once at start-up (`chatstream.workflows`); a message's `workflowId` picks one."""
     health_path: str | None = "/healthz"
     """Where the liveness route is served, relative to the mount path; None turns it off."""
     ready_path: str | None = "/readyz"
@@ -232,6 +244,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigError(f"CHAT_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com")
+        if self.session_cookie is not None and not _COOKIE_NAME.fullmatch(self.session_cookie):
+            raise ConfigError(f"CHAT_SESSION_COOKIE: {self.session_cookie!r} is not a cookie name (RFC 6265 token)")
         for name in ("health_path", "ready_path", "metrics_path", "models_path"):
             path = getattr(self, name)
             if path is not None and not path.startswith("/"):
@@ -310,6 +324,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CHAT_MOCK_PROVIDER": "mock_provider",
             "CHAT_ALLOW_DEMO_TOKEN": "allow_demo_token",
             "CHAT_JWT_REQUIRE_EXP": "jwt_require_exp",
+            "CHAT_SESSION_COOKIE": "session_cookie",
+            "CHAT_WORKFLOWS": "workflows_path",
         }
         for var, field in simple.items():
             if env.get(var, "") != "":

@@ -5,7 +5,7 @@
     .venv/bin/python scripts/fuzz_routes.py --url http://127.0.0.1:8000 --token tok --other-token tok2 \\
         --log server.log                                                     # a server that is already running
 
-Without `--url` it starts `python -m app` itself (mock provider, `get_weather` behind approval, weather and
+Without `--url` it starts `python -m app` itself (mock provider, `getWeather` behind approval, weather and
 search backends pointed at a dead local port so nothing leaves the machine, limits out of the way) and stops
 it at the end. For every route it sends `--per-route` requests built by a random generator seeded from
 `--seed` (printed; a run is reproduced by the same seed against the same server configuration): path ids
@@ -88,7 +88,7 @@ def fuzz_env(redis_url: str | None = None) -> dict[str, str]:
     for approval, every upstream a dead local port, limits that never refuse."""
     env = {
         "CHAT_MOCK_PROVIDER": "true",
-        "CHAT_APPROVAL_TOOLS": "get_weather",
+        "CHAT_APPROVAL_TOOLS": "getWeather",
         "CHAT_WEATHER_GEOCODING_URL": DEAD_URL,
         "CHAT_WEATHER_FORECAST_URL": DEAD_URL,
         "CHAT_WEB_SEARCH_URL": DEAD_URL,
@@ -568,7 +568,7 @@ def directives(rng: random.Random) -> str:
         elif kind == 1:
             picks.append(f"mock:delay={rng.choice(('0', '1', '2', '-5', 'abc', 'nan', ''))}")
         elif kind in (2, 3):
-            tool = rng.choice(("get_weather", "get_weather", "web_search", "web_fetch", "nope", ""))
+            tool = rng.choice(("getWeather", "getWeather", "web_search", "web_fetch", "nope", ""))
             args = rng.choice(
                 (
                     '{"city":"Paris"}',
@@ -981,7 +981,7 @@ class Fuzzer:
     def take_pending(self, rng: random.Random) -> Pending | None:
         if not self.pending:
             self.setup_send(
-                'weather please mock:tool=get_weather mock:args={"city":"Paris"}', thread_id=self.fresh_id(rng)
+                'weather please mock:tool=getWeather mock:args={"city":"Paris"}', thread_id=self.fresh_id(rng)
             )
         if not self.pending:
             return None
@@ -1307,7 +1307,7 @@ class Fuzzer:
                         "role": "assistant",
                         "parts": [
                             {
-                                "type": "tool-get_weather",
+                                "type": "tool-getWeather",
                                 "toolCallId": decided.tool_call_id,
                                 "state": "approval-responded",
                                 "input": {"city": "Paris"},

@@ -43,8 +43,18 @@ def dump(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+DATA_PART = (
+    "        DataPart: {\n            type: string;",
+    "        DataPart: {\n            type: `data-${string}`;",
+)
+"""OpenAPI cannot say "a string that starts with `data-`" in a way openapi-typescript turns into a type, and
+with a plain `string` the open `DataPart` member would swallow every other member of `UIChunk`: no
+`chunk.type === "text-delta"` would narrow to `TextDelta`. The template literal type keeps the union
+discriminated, as the AI SDK's own `DataUIMessageChunk` is."""
+
+
 def generate(source: Path, target: Path) -> None:
-    """Run openapi-typescript on the document at `source`, writing `target`."""
+    """Run openapi-typescript on the document at `source`, writing `target` (with `DATA_PART` applied)."""
     if not GENERATOR.exists():
         raise SystemExit(f"{GENERATOR} is missing: run `make node`")
     subprocess.run(  # noqa: S603 - the pinned generator on our own files
@@ -54,6 +64,10 @@ def generate(source: Path, target: Path) -> None:
         capture_output=True,
         timeout=120,
     )
+    generated = target.read_text()
+    if DATA_PART[0] not in generated:
+        raise SystemExit("openapi-typescript no longer writes DataPart as expected: update DATA_PART")
+    target.write_text(generated.replace(DATA_PART[0], DATA_PART[1], 1))
 
 
 def main() -> None:

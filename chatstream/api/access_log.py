@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 
+from chatstream.metrics import REQUEST_RECEIVED
 from chatstream.models import Principal
 
 if TYPE_CHECKING:
@@ -38,10 +39,14 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or not log.isEnabledFor(logging.INFO):
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        REQUEST_RECEIVED.set(started)  # for `chat_run_start_seconds`, whether or not this line is logged
+        if not log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
         status = 500  # what the exception handlers outside us answer when nothing was sent
         thread_id: str | None = None
         run_id: str | None = None

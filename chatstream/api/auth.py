@@ -1,6 +1,13 @@
 """Bearer authentication: static tokens, HS256 JWTs, or the host's own `authenticate` callable.
 
 There is no open mode: a request without a valid token is 401, whatever the configuration.
+
+With `session_cookie` set, the token may come from that cookie instead of the `Authorization` header (the
+header wins when both are sent). A browser attaches cookies to requests other sites make, so a write
+authenticated by the cookie must prove it comes from a page of ours (CSRF): it sends `Content-Type:
+application/json` (which a cross-site form cannot send, and which makes a cross-origin `fetch` ask a CORS
+preflight first) and, when `cors_origins` lists origins, an `Origin` among them. Else 403, before the handler
+runs: a refused request stores nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from chatstream.errors import ConfigError, UnauthorizedError
+from chatstream.errors import ConfigError, ForbiddenError, UnauthorizedError
 from chatstream.models import Principal
 
 if TYPE_CHECKING:
@@ -17,10 +24,34 @@ if TYPE_CHECKING:
 
     from chatstream.settings import Settings
 
-__all__ = ["Authenticate", "TokenAuthenticator"]
+__all__ = ["Authenticate", "BotCheck", "TokenAuthenticator", "check_cookie_write"]
 
 Authenticate = Callable[["Request[Any, Any, Any]"], Awaitable[Principal | None]]
 """A host-supplied authenticator: the principal, or None for 401."""
+
+BotCheck = Callable[["Request[Any, Any, Any]"], "bool | Awaitable[bool]"]
+"""A host-supplied bot check (seed 002): True refuses a request that would start a run (401 "bot detected")."""
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def check_cookie_write(request: Request[Any, Any, Any], origins: tuple[str, ...]) -> None:
+    """Refuse (403) a cookie-authenticated write that may come from another site (see the module docstring).
+    `origins` is `cors_origins`: with `*`, or empty, the Origin is not checked (`*` never allows credentials,
+    so no browser sends a cross-origin credentialed write past its preflight)."""
+    if request.method not in WRITE_METHODS:
+        return
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ForbiddenError(
+            "a request authenticated by the session cookie must send Content-Type: application/json", code="csrf"
+        )
+    if origins and origins != ("*",):
+        origin = request.headers.get("origin")
+        if origin is None or origin.rstrip("/") not in {o.rstrip("/") for o in origins}:
+            raise ForbiddenError(
+                "a request authenticated by the session cookie must come from an allowed Origin", code="csrf"
+            )
 
 
 class TokenAuthenticator:
@@ -32,6 +63,8 @@ class TokenAuthenticator:
         ]
         self._jwt_secret = settings.jwt_secret.get() if settings.jwt_secret else None
         self._jwt_required = ["sub", "exp"] if settings.jwt_require_exp else ["sub"]
+        self._cookie = settings.session_cookie
+        self._origins = settings.cors_origins
         self._jwt: Any = None
         if self._jwt_secret is not None:
             try:
@@ -41,8 +74,15 @@ class TokenAuthenticator:
             self._jwt = jwt
 
     async def __call__(self, request: Request[Any, Any, Any]) -> Principal | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        header = request.headers.get("authorization")
+        if header is None and self._cookie is not None:
+            # The header wins: a cookie is looked at only when no Authorization header is sent at all.
+            cookie = request.cookies.get(self._cookie, "").strip()
+            principal = self.resolve(cookie) if cookie else None
+            if principal is not None:
+                check_cookie_write(request, self._origins)
+            return principal
+        scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         return self.resolve(token.strip())

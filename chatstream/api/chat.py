@@ -9,11 +9,11 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body
+from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body, refuse_bots
 from chatstream.api.openapi import documented
 from chatstream.api.schemas import ApproveBody, Seed003Body, _convert, check_id, parse_chat_body, parse_json
 from chatstream.api.streaming import collect_answer, sse_response, stored_response
-from chatstream.errors import BadRequestError, ShuttingDownError
+from chatstream.errors import BadRequestError, ForbiddenError, NotFoundError, ShuttingDownError
 from chatstream.models import (
     ApprovalDecision,
     ChatRequest,
@@ -22,6 +22,7 @@ from chatstream.models import (
 )
 from chatstream.protocol.dialects import dialect_for
 from chatstream.protocol.sse import valid_cursor
+from chatstream.workflows import is_uuid
 
 if TYPE_CHECKING:
     from chatstream.runs.service import RunHandle
@@ -50,9 +51,11 @@ def _idempotency_key(request: Request[Any, Any, Any]) -> str | None:
 
 
 def _started(services: Services, handle: RunHandle) -> None:
-    """Count a run start for `/metrics`; an idempotent retry answered with an earlier run started none."""
+    """Count a run start for `/metrics`, and its time since the request arrived; an idempotent retry answered
+    with an earlier run started none."""
     if not handle.replay:
         services.count("runs_started")
+        services.metrics.run_started()
 
 
 def _run_headers(handle: RunHandle) -> dict[str, str]:
@@ -83,6 +86,7 @@ async def _respond(
 async def send(
     request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep
 ) -> Response[Any] | Stream:
+    await refuse_bots(request, chat_services)
     accept_sse = "text/event-stream" in request.headers.get("accept", "")
     idempotency_key = _idempotency_key(request)
     chat = parse_chat_body(
@@ -118,6 +122,7 @@ async def start_and_respond(
 
 @post("/api/chat/approve", status_code=200, request_max_body_size=None, **documented("approveToolCall"))
 async def approve(request: Request[Any, Any, Any], chat_services: ServicesDep, chat_principal: PrincipalDep) -> Stream:
+    await refuse_bots(request, chat_services)
     body: ApproveBody = _convert(parse_json(await read_body(request, chat_services)), ApproveBody)
     if not body.run_id or not body.thread_id:
         raise BadRequestError("runId and threadId are required")
@@ -130,7 +135,14 @@ async def approve(request: Request[Any, Any, Any], chat_services: ServicesDep, c
         chat_principal, body.run_id, body.thread_id, [decision], ip=client_ip(request, chat_services)
     )
     _started(chat_services, handle)
-    return sse_response(chat_services, handle.conversation_id, handle.run_id, headers=_run_headers(handle))
+    # The continuation speaks the dialect the client asks for (`dialect`; a seed-003 client says `seed003`).
+    return sse_response(
+        chat_services,
+        handle.conversation_id,
+        handle.run_id,
+        dialect=dialect_for(body.dialect),
+        headers=_run_headers(handle),
+    )
 
 
 @get("/api/chat/{thread_id:str}/stream", status_code=200, **documented("resumeStream"))
@@ -217,20 +229,34 @@ async def seed003_stream(
     chat_principal: PrincipalDep,
     chat_id: FromPath[str],
 ) -> Stream:
+    await refuse_bots(request, chat_services)
     check_id(chat_id, "chatId")
     body: Seed003Body = _convert(parse_json(await read_body(request, chat_services)), Seed003Body)
     if not body.content.strip():
         raise BadRequestError("content must not be empty")
     if body.user_id is not None and body.user_id != chat_principal.user_id:
-        raise BadRequestError("userId does not match the authenticated user")
-    # 404 for a chat that does not exist, 403 for someone else's (seed 003): chats are created elsewhere.
+        raise ForbiddenError("userId does not match the authenticated user")
+    workflow = None
+    if body.workflow_id is not None:
+        if not is_uuid(body.workflow_id):
+            raise BadRequestError("workflowId must be a UUID")
+        workflow = chat_services.workflows.get(body.workflow_id.lower())
+        if workflow is None:
+            raise NotFoundError("workflow not found")
+    # 404 for a chat that does not exist, 403 for someone else's (seed 003): `POST /api/chats` creates chats.
     await chat_services.runs.owned_conversation(chat_principal, chat_id, write=True)
+    # The model the message names; else the workflow's; else the chat's own (`POST /api/chats {modelId}`).
+    model, provider = body.model_id or None, None
+    if model is None and workflow is not None:
+        provider, model = workflow.provider, workflow.model
     chat = ChatRequest(
         parts=(MessagePart(type="text", text=body.content),),
         conversation_id=chat_id,
-        model=body.model_id,
+        provider=provider,
+        model=model,
         web_search=body.web_search,
         dialect="seed003",
+        workflow=workflow,
     )
     handle = await chat_services.runs.start(chat_principal, chat, ip=client_ip(request, chat_services))
     _started(chat_services, handle)

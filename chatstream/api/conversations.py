@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from chatstream.api.chat import delete_conversation_cascade, start_and_respond
-from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
+from chatstream.api.deps import PrincipalDep, ServicesDep, read_body, refuse_bots
 from chatstream.api.openapi import documented
 from chatstream.api.schemas import check_id, decode_body, parse_json
 from chatstream.errors import BadRequestError
@@ -167,6 +167,7 @@ async def regenerate(
 ) -> Response[Any] | Stream:
     """Replace an answer (`messageId`, default the last one) and stream the new one as a UI message stream.
     The answer and everything after it are removed first; the model sees the history before it."""
+    await refuse_bots(request, chat_services)
     check_id(conversation_id, "id")
     raw = await read_body(request, chat_services)
     body = decode_body(raw, RegenerateBody)

@@ -6,6 +6,7 @@ by, a host's own `services` or `principal`.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from litestar import Request  # noqa: TC002
@@ -13,11 +14,14 @@ from litestar.di import NamedDependency
 
 from chatstream.api.access_log import PRINCIPAL_STATE_KEY
 from chatstream.api.auth import require_principal
-from chatstream.errors import PayloadTooLargeError
+from chatstream.errors import BotDetectedError, PayloadTooLargeError
 from chatstream.models import Principal
 
 if TYPE_CHECKING:
-    from chatstream.api.auth import Authenticate
+    from collections.abc import Mapping
+
+    from chatstream.api.auth import Authenticate, BotCheck
+    from chatstream.models import Workflow
     from chatstream.providers.registry import ProviderRegistry
     from chatstream.runs.registry import RunRegistry
     from chatstream.runs.service import RunService
@@ -26,7 +30,7 @@ if TYPE_CHECKING:
     from chatstream.streams.base import StreamBuffer
     from chatstream.tools.base import ToolRegistry
 
-__all__ = ["PrincipalDep", "Services", "ServicesDep", "provide_principal"]
+__all__ = ["PrincipalDep", "Services", "ServicesDep", "provide_principal", "refuse_bots"]
 
 
 class Services:
@@ -46,6 +50,8 @@ class Services:
         authenticate: Authenticate,
         limits: Any = None,
         redis: Any = None,
+        bot_check: BotCheck | None = None,
+        workflows: Mapping[str, Workflow] | None = None,
     ) -> None:
         self.settings = settings
         self.buffer = buffer
@@ -57,6 +63,10 @@ class Services:
         self.authenticate = authenticate
         self.limits = limits
         self.redis = redis
+        self.bot_check = bot_check
+        """The host's bot check, asked by the routes that start a run (`refuse_bots`)."""
+        self.workflows: Mapping[str, Workflow] = workflows or {}
+        """Seed-003 workflow presets by id (lower-case UUID), from `CHAT_WORKFLOWS`."""
         self.metrics = runs.deps.metrics
         self.documents = runs.deps.documents
 
@@ -72,6 +82,20 @@ async def provide_principal(request: Request[Any, Any, Any], chat_services: Serv
     principal = await require_principal(chat_services.authenticate, request)
     request.state[PRINCIPAL_STATE_KEY] = principal  # the access log names the user
     return principal
+
+
+async def refuse_bots(request: Request[Any, Any, Any], services: Services) -> None:
+    """`401 {"error": "bot detected"}` when the host's `bot_check` says so. Called first by every route that
+    starts a run (send, approve, regenerate, the seed-003 stream), before the body is read: nothing is stored
+    and no limit is charged for a refused request."""
+    check = services.bot_check
+    if check is None:
+        return
+    verdict = check(request)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    if verdict:
+        raise BotDetectedError()
 
 
 async def read_body(request: Request[Any, Any, Any], services: Services) -> bytes:

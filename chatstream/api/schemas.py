@@ -95,11 +95,14 @@ class ApproveBody(msgspec.Struct, kw_only=True, rename="camel"):
     approved: bool | None = None
     message_id: str | None = None
     reason: str | None = None
+    dialect: Literal["ui", "plain", "seed003"] = "ui"
+    """The stream dialect of the continuation: the AI SDK UI message stream, plain events, or seed-003 events."""
 
 
 class Seed003Body(msgspec.Struct, kw_only=True, rename="camel"):
     content: str
-    model_id: str
+    model_id: str | None = None
+    """The model to answer with; absent: the workflow's, else the chat's."""
     user_id: str | None = None
     workflow_id: str | None = None
     web_search: bool = False

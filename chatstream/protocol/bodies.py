@@ -13,11 +13,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from chatstream.models import Conversation, Message, Mood, Usage, Visibility
+from chatstream.models import Conversation, Message, MessagePart, Mood, Role, Usage, Visibility
 
 __all__ = [
     "AnswerSource",
     "ApiError",
+    "ChatCreated",
+    "ChatMessage",
+    "ChatMessagePage",
     "ConversationDeleted",
     "ConversationPage",
     "ConversationUpdated",
@@ -39,6 +42,7 @@ __all__ = [
     "ProviderInfo",
     "Readiness",
     "ResolvedModel",
+    "Seed003ApprovalRequired",
     "Seed003Content",
     "Seed003End",
     "Seed003Error",
@@ -84,6 +88,38 @@ class MessagePage(_Body, frozen=True):
 
     conversation_id: str
     messages: list[Message]
+    has_more: bool
+
+
+class ChatCreated(_Body, frozen=True):
+    """`POST /api/chats` (seed 003): the new chat."""
+
+    chat_id: str
+    title: str | None
+    """The title given, else null (one is generated from the first message)."""
+    created_at: str
+    """ISO 8601, UTC (`...Z`)."""
+
+
+class ChatMessage(_Body, frozen=True):
+    """A message of a seed-003 chat: its text as `content`, its full parts (AI SDK UIMessage parts) beside it."""
+
+    id: str
+    role: Role
+    content: str
+    created_at: str
+    """ISO 8601, UTC (`...Z`)."""
+    model_id: str | None = None
+    """The model that wrote an answer; null for the user's messages."""
+    parts: list[MessagePart] = []
+
+
+class ChatMessagePage(_Body, frozen=True):
+    """`GET /api/chats/{chatId}/messages`: the most recent `limit` messages (before `before`), oldest first;
+    `hasMore` says whether older ones remain."""
+
+    chat_id: str
+    messages: list[ChatMessage]
     has_more: bool
 
 
@@ -268,8 +304,20 @@ class Seed003ToolCall(_Seed003Event, tag="tool_call", frozen=True):
 
 
 class Seed003ToolResult(_Seed003Event, tag="tool_result", frozen=True):
+    """`result` is the tool's output; `{"error": ...}` when it failed, `{"denied": true}` when a human denied it."""
+
     tool_name: str | None = None
     result: Any = None
+
+
+class Seed003ApprovalRequired(_Seed003Event, tag="approval_required", frozen=True):
+    """Ours (the seed has no approval): the call waits for a human. `POST /api/chat/approve {runId, threadId:
+    <chatId>, toolCallId, approved, dialect: "seed003"}` continues it; the stream then ends."""
+
+    tool_call_id: str
+    tool_name: str | None = None
+    tool_args: Any = None
+    run_id: str | None = None
 
 
 class Seed003End(_Seed003Event, tag="end", frozen=True):
@@ -283,4 +331,12 @@ class Seed003Error(_Seed003Event, tag="error", frozen=True):
     message: str
 
 
-Seed003Event = Seed003Start | Seed003Content | Seed003ToolCall | Seed003ToolResult | Seed003End | Seed003Error
+Seed003Event = (
+    Seed003Start
+    | Seed003Content
+    | Seed003ToolCall
+    | Seed003ToolResult
+    | Seed003ApprovalRequired
+    | Seed003End
+    | Seed003Error
+)

@@ -17,6 +17,7 @@ __all__ = [
     "Abort",
     "Chunk",
     "DataConversation",
+    "DataPart",
     "DataStatus",
     "ErrorChunk",
     "File",
@@ -29,6 +30,7 @@ __all__ = [
     "SourceUrl",
     "Start",
     "StartStep",
+    "TaggedChunk",
     "TextDelta",
     "TextEnd",
     "TextStart",
@@ -157,6 +159,30 @@ class DataConversation(_Chunk, tag="data-conversation", frozen=True, omit_defaul
     id: str = "conversation"
 
 
+class DataPart(msgspec.Struct, kw_only=True, frozen=True):
+    """A transient data part of any name: `{"type": "data-<name>", "data": ..., "transient": true}`.
+
+    What a tool streams to the client alongside the answer (a document's content as `data-textDelta`, a
+    `data-suggestion`): the AI SDK hands it to `onData` and never adds it to the message, and neither does
+    our fold (`ChunkAssembler`), so it is not stored. Not a tagged member of the union (its tag is open), so
+    `decode_chunk` falls back to it for a `data-*` type the union does not name.
+    """
+
+    type: str
+    """`data-<name>`: the AI SDK validates `data` against the `dataPartSchemas` entry for `<name>`."""
+    data: Any
+    transient: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.type.startswith("data-") or len(self.type) == len("data-"):
+            raise ValueError(f"a data part's type is data-<name>, not {self.type!r}")
+
+    @property
+    def name(self) -> str:
+        """`<name>` of `data-<name>`."""
+        return self.type[len("data-") :]
+
+
 class MessageMetadata(_Chunk, tag="message-metadata", frozen=True):
     message_metadata: dict[str, Any]
 
@@ -174,7 +200,7 @@ class ErrorChunk(_Chunk, tag="error", frozen=True):
     error_text: str
 
 
-Chunk = (
+TaggedChunk = (
     Start
     | StartStep
     | FinishStep
@@ -202,10 +228,26 @@ Chunk = (
     | ErrorChunk
 )
 
+Chunk = TaggedChunk | DataPart
+"""Every chunk a run writes: the tagged union, plus `DataPart` (a `data-*` part of any other name)."""
+
 encode_chunk = msgspec.json.Encoder().encode
-_decoder: msgspec.json.Decoder[Chunk] = msgspec.json.Decoder(Chunk)
+_decoder: msgspec.json.Decoder[TaggedChunk] = msgspec.json.Decoder(TaggedChunk)
+_data_decoder: msgspec.json.Decoder[DataPart] = msgspec.json.Decoder(DataPart)
+
+
+_DATA_PREFIX = b'{"type":"data-'
+_NAMED_DATA = (b'{"type":"data-status"', b'{"type":"data-conversation"')
 
 
 def decode_chunk(data: bytes) -> Chunk:
-    """Decode one stored chunk (for dialects other than the UI stream)."""
-    return _decoder.decode(data)
+    """Decode one stored chunk (for dialects other than the UI stream). A `data-*` type the union does not
+    name is a `DataPart`: told by its prefix when `encode_chunk` wrote it (`type` first), else tried second."""
+    if data.startswith(_DATA_PREFIX) and not data.startswith(_NAMED_DATA):
+        return _data_decoder.decode(data)
+    try:
+        return _decoder.decode(data)
+    except msgspec.ValidationError:
+        if b'"data-' not in data[:40]:
+            raise
+        return _data_decoder.decode(data)

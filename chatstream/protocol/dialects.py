@@ -2,6 +2,10 @@
 
 The UI message stream sends the stored bytes as they are. The plain (seed 001) and seed-003 dialects
 decode each chunk and translate it; their readers keep a little state (the answer so far, tool names).
+
+A tool's transient `data-*` parts (`DataPart`: a document's content as `data-textDelta`, a `data-suggestion`)
+reach UI-stream clients only. The plain and seed-003 dialects drop them: their vocabularies have no event
+for them, and what the tool did is in its `tool_result` (seed 003) and in `GET /api/document` either way.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from chatstream.protocol.chunks import (
     SourceUrl,
     Start,
     TextDelta,
+    ToolApprovalRequest,
     ToolInputAvailable,
     ToolInputStart,
     ToolOutputAvailable,
+    ToolOutputDenied,
     ToolOutputError,
     decode_chunk,
     encode_chunk,
@@ -115,11 +121,15 @@ class PlainDialect:
 
 
 class Seed003Dialect:
-    """Seed 003: start, content, tool_call, tool_result, end, error."""
+    """Seed 003: start, content, tool_call, tool_result, end, error; and ours, `approval_required
+    {toolCallId, toolName, toolArgs, runId}` for a call waiting for a human (before the `end` of the run that
+    suspends: `POST /api/chat/approve` with that `runId` continues it)."""
 
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}
+        self._args: dict[str, Any] = {}
         self._message_id: str | None = None
+        self._run_id: str | None = None
         self._sources: list[dict[str, Any]] = []
 
     def entry(self, cursor: str, data: bytes) -> bytes | None:
@@ -127,19 +137,31 @@ class Seed003Dialect:
         match decode_chunk(data):
             case TextDelta(delta=delta):
                 event = {"type": "content", "delta": delta}
-            case Start(message_id=message_id):
+            case Start(message_id=message_id, message_metadata=meta):
                 self._message_id = message_id
+                self._run_id = (meta or {}).get("runId")
                 event = {"type": "start", "messageId": message_id}
             case ToolInputStart(tool_call_id=call_id, tool_name=name):
                 self._tools[call_id] = name
                 return None
             case ToolInputAvailable(tool_call_id=call_id, tool_name=name, input=args):
                 self._tools[call_id] = name
+                self._args[call_id] = args
                 event = {"type": "tool_call", "toolName": name, "toolArgs": args}
+            case ToolApprovalRequest(tool_call_id=call_id):
+                event = {
+                    "type": "approval_required",
+                    "toolCallId": call_id,
+                    "toolName": self._tools.get(call_id),
+                    "toolArgs": self._args.get(call_id),
+                    "runId": self._run_id,
+                }
             case ToolOutputAvailable(tool_call_id=call_id, output=output):
                 event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": output}
             case ToolOutputError(tool_call_id=call_id, error_text=text):
                 event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": {"error": text}}
+            case ToolOutputDenied(tool_call_id=call_id):
+                event = {"type": "tool_result", "toolName": self._tools.get(call_id), "result": {"denied": True}}
             case SourceUrl() as source:
                 self._sources.append(source_json(source))
                 return None

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anthropic
-import httpx2
 import msgspec
+from anthropic._models import FinalRequestOptions
 
 from chatstream.errors import ProviderResponseError
 from chatstream.providers._anthropic_wire import (
@@ -24,17 +24,18 @@ from chatstream.providers._anthropic_wire import (
     build_tools,
 )
 from chatstream.providers._retry import RetryPolicy, stream_with_retries
+from chatstream.providers._sdk_post import SdkPost
 from chatstream.providers._sse import SSEDecoder
 from chatstream.providers._upstream_errors import SdkExceptions, error_for_status, sdk_errors
+from chatstream.providers.base import ModelFinish, ModelText, ModelToolCall, ModelToolCallDelta, ModelToolCallStart
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
 
+    import httpx2
+
     from chatstream.providers.base import ModelEvent, ProviderRequest
     from chatstream.providers.catalog import ProviderConfig
-
-# Asks the SDK to hand back the unread streaming response (what `with_streaming_response` sets).
-_STREAM_RAW = {"X-Stainless-Raw-Response": "stream"}
 
 _SDK_ERRORS = SdkExceptions(
     anthropic.APIStatusError, anthropic.APITimeoutError, anthropic.APIConnectionError, anthropic.AnthropicError
@@ -53,6 +54,8 @@ ADAPTIVE_THINKING = ("claude-opus-4-6", "claude-mythos")
 
 class AnthropicProvider:
     """Claude through the Anthropic messages API."""
+
+    generates_images = False
 
     def __init__(
         self,
@@ -75,9 +78,12 @@ class AnthropicProvider:
             max_retries=0,  # `stream_with_retries` is the one retry policy (it also covers in-stream errors)
             http_client=http_client,
         )
+        self._post = SdkPost(self._client, "/v1/messages", FinalRequestOptions)
+        """The SDK's request, built by the SDK once and reused with each body (`_sdk_post`)."""
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ModelEvent]:
-        return stream_with_retries(lambda: self._attempt(request), self.retry, provider=self.name)
+        events = stream_with_retries(lambda: self._attempt(request), self.retry, provider=self.name)
+        return events if request.output is None else _structured(events, request.output.name)
 
     async def aclose(self) -> None:
         # The httpx2 client is shared by every provider and closed by the registry that owns it.
@@ -101,6 +107,18 @@ class AnthropicProvider:
             body["system"] = request.system
         if request.tools:
             body["tools"] = build_tools(request.tools)
+        if request.output is not None:
+            # Structured output is a forced call of a tool whose input is the object (`_structured` streams
+            # that input as the answer's text). Anthropic refuses a forced tool call with thinking on.
+            output = request.output
+            tool = {
+                "name": output.name,
+                "description": output.description or output.name,
+                "input_schema": output.schema,
+            }
+            body["tools"] = [*body.get("tools", ()), tool]
+            body["tool_choice"] = {"type": "tool", "name": output.name}
+            body.pop("thinking", None)
         return body
 
     async def _attempt(self, request: ProviderRequest) -> AsyncGenerator[ModelEvent, None]:
@@ -109,11 +127,9 @@ class AnthropicProvider:
         decoder = SSEDecoder()
         stopped = False
         with sdk_errors(self.name, _SDK_ERRORS):
-            # As in the OpenAI adapter: the SDK's generic `post` with the body we built (skipping the params
-            # transform of `messages.create`); the SDK still sends, authenticates and raises status errors.
-            response = await self._client.post(
-                "/v1/messages", cast_to=httpx2.Response, body=body, options={"headers": _STREAM_RAW}
-            )
+            # As in the OpenAI adapter: the SDK's own request, built once, with the body we built (skipping the
+            # params transform of `messages.create`); the SDK's client sends it and raises its status errors.
+            response = await self._post.send(body)
             try:
                 async for raw in response.aiter_bytes():
                     for name, data in decoder.feed(raw):
@@ -145,3 +161,24 @@ class AnthropicProvider:
             status = ERROR_STATUS.get(event.error.type, 500)
             raise error_for_status(status, event.error.message or event.error.type, provider=self.name)
         return event
+
+
+async def _structured(events: AsyncIterator[ModelEvent], name: str) -> AsyncGenerator[ModelEvent, None]:
+    """The forced `name` tool call of a structured-output request, as the text of the answer: its input's
+    JSON deltas become `ModelText` (the whole input, if it came in one piece), and the call's `tool_use`
+    stop an ordinary `stop`."""
+    streamed: dict[str, bool] = {}
+    async for event in events:
+        match event:
+            case ModelToolCallStart(id=call_id, name=called) if called == name:
+                streamed[call_id] = False
+            case ModelToolCallDelta(id=call_id, delta=delta) if call_id in streamed:
+                streamed[call_id] = True
+                yield ModelText(text=delta)
+            case ModelToolCall(id=call_id, arguments=arguments) if call_id in streamed:
+                if not streamed[call_id] and arguments:
+                    yield ModelText(text=arguments)
+            case ModelFinish(reason="tool-calls") if streamed:
+                yield ModelFinish(reason="stop")
+            case _:
+                yield event

@@ -26,6 +26,7 @@ __all__ = [
     "ModelToolCallDelta",
     "ModelToolCallStart",
     "ModelUsage",
+    "OutputSchema",
     "Provider",
     "ProviderRequest",
     "ToolSpec",
@@ -41,6 +42,21 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     """JSON schema of the input object."""
 
 
+class OutputSchema(msgspec.Struct, frozen=True, kw_only=True):
+    """Structured output: the answer is one JSON object matching `schema`.
+
+    Whatever the wire format asks for it with (OpenAI's `response_format: json_schema`, Anthropic's forced
+    tool call), the adapter streams the object's JSON text as `ModelText`, so a caller reads every provider's
+    structured answer the same way (and still validates it: a model may break the schema)."""
+
+    name: str
+    """`[A-Za-z0-9_-]{1,64}`: the schema's name on the wire (OpenAI's `json_schema.name`, Anthropic's tool)."""
+    schema: dict[str, Any]
+    """JSON schema of the object: `type: object`, every property required, `additionalProperties: false`
+    (what OpenAI's strict mode demands)."""
+    description: str | None = None
+
+
 class ProviderRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One model call: the conversation so far (stored messages, incl. the assistant message in progress
     whose tool parts carry results) and the tools on offer."""
@@ -50,6 +66,8 @@ class ProviderRequest(msgspec.Struct, frozen=True, kw_only=True):
     system: str | None = None
     tools: tuple[ToolSpec, ...] = ()
     max_output_tokens: int | None = None
+    output: OutputSchema | None = None
+    """Ask for structured output (see `OutputSchema`); None: a free-form answer."""
 
 
 class _ModelEvent(msgspec.Struct, tag_field="kind", frozen=True, kw_only=True):
@@ -119,6 +137,8 @@ class Provider(Protocol):
     """An LLM backend."""
 
     name: str
+    generates_images: bool
+    """Whether the backend can generate images (the document tools' `image` kind). None of ours can: False."""
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[ModelEvent]:
         """Stream one model response. Raises `ProviderError` subclasses; retries only before the first event."""

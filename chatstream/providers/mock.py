@@ -6,9 +6,14 @@ Two ways to drive it:
   taking the `ProviderRequest`), consumed one per model call;
 * directives in the last user message, so a client of a real server process can ask for behaviour:
   `mock:tokens=500` (answer length in tokens), `mock:delay=20` (ms per token), `mock:reasoning`,
-  `mock:tool=get_weather` with `mock:args={"city":"Paris"}` (JSON, no spaces) and `mock:steps=3` (call
+  `mock:tool=getWeather` with `mock:args={"city":"Paris"}` (JSON, no spaces) and `mock:steps=3` (call
   the tool in that many successive steps), `mock:fail=10` (break after 10 tokens), `mock:error=rate_limit`
   (fail before the first token).
+
+Without a `mock:tool` directive, a message asking for an essay, a document or a spreadsheet ("Write an essay
+about rivers") calls `createDocument` when it is offered (the document tools' demo). A request for structured
+output (`ProviderRequest.output`) is answered with a JSON object matching its schema, its strings made from the
+prompt's sentences.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
 
 from chatstream.errors import ProviderRateLimitError, ProviderResponseError
 from chatstream.models import Message, Usage
@@ -47,9 +53,17 @@ class MockProvider:
 
     name = "mock"
 
-    def __init__(self, *, delay: float = 0.0, script: Sequence[Turn] | None = None, name: str = "mock") -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        script: Sequence[Turn] | None = None,
+        name: str = "mock",
+        generates_images: bool = False,
+    ) -> None:
         self.name = name
         self.delay = delay
+        self.generates_images = generates_images
         self._script: deque[Turn] = deque(script or ())
         self.requests: list[ProviderRequest] = []
         """Every request received, for tests to inspect."""
@@ -90,6 +104,20 @@ class MockProvider:
             async for event in self._tool_call(tool, opts.get("args", "{}"), calls_so_far, delay):
                 yield event
             return
+        if request.output is not None:
+            text = json.dumps(_instance(request.output.schema, _sentences(prompt), ""))
+            for piece in re.findall(r".{1,16}", text, re.S):
+                if delay:
+                    await asyncio.sleep(delay)
+                yield ModelText(text=piece)
+            yield ModelUsage(usage=Usage(input_tokens=_count_words(request.messages), output_tokens=len(text) // 4))
+            yield ModelFinish(reason="stop")
+            return
+        document = _document_request(prompt) if not tool and calls_so_far == 0 else None
+        if document is not None and any(t.name == "createDocument" for t in request.tools):
+            async for event in self._tool_call("createDocument", json.dumps(document), calls_so_far, delay):
+                yield event
+            return
 
         if "reasoning" in opts:
             for word in ("Let", " me", " think", " about", " that."):
@@ -121,6 +149,54 @@ class MockProvider:
         yield ModelToolCall(id=call_id, name=tool, arguments=args)
         yield ModelUsage(usage=Usage(input_tokens=10, output_tokens=5))
         yield ModelFinish(reason="tool-calls")
+
+
+_DOCUMENT_ASK = re.compile(r"\b(essay|document|spreadsheet)\b", re.I)
+_ASK_PREAMBLE = re.compile(
+    r"^.*?\b(?:essay|document|spreadsheet)\b(?:\s+(?:about|on|for|of|with|listing|comparing))?\s*", re.I | re.S
+)
+
+
+def _document_request(prompt: str) -> dict[str, str] | None:
+    """`createDocument`'s input for a prompt asking for a document ("Write an essay about rivers"), or None."""
+    clean = _DIRECTIVE.sub("", prompt).strip()
+    found = _DOCUMENT_ASK.search(clean)
+    if found is None:
+        return None
+    kind = "sheet" if found.group(1).lower() == "spreadsheet" else "text"
+    if kind == "text" and re.search(r"\b(code|program|script|function)\b", clean, re.I):
+        kind = "code"
+    topic = _ASK_PREAMBLE.sub("", clean, count=1).strip(" .?!") or clean
+    return {"title": topic[:1].upper() + topic[1:80], "kind": kind}
+
+
+def _sentences(text: str) -> list[str]:
+    found = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", _DIRECTIVE.sub("", text)) if s.strip()]
+    return [s for s in found if not s.startswith("#")] or ["Nothing to go on."]
+
+
+def _instance(schema: dict[str, Any], sentences: list[str], name: str) -> Any:
+    """A value matching `schema` (the JSON-schema subset structured outputs use): arrays get up to three
+    items, a string named `original…` is one of `sentences`, other strings say what they are."""
+    kind = schema.get("type")
+    if kind == "object":
+        props: dict[str, Any] = schema.get("properties", {})
+        return {key: _instance(sub, sentences, key) for key, sub in props.items()}
+    if kind == "array":
+        count = min(3, len(sentences), int(schema.get("maxItems", 3)))
+        return [_instance(schema.get("items", {}), sentences[i:], name) for i in range(count)]
+    if kind in ("integer", "number"):
+        return 1
+    if kind == "boolean":
+        return True
+    if "enum" in schema:
+        return schema["enum"][0]
+    sentence = sentences[0]
+    if name.startswith("original"):
+        return sentence
+    if name.startswith("suggested"):
+        return f"{sentence.rstrip('.!?')}, made clearer."
+    return f"mock {name or 'text'}: {sentence[:40]}"
 
 
 def _number(value: str | None) -> float | None:

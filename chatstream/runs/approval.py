@@ -163,6 +163,7 @@ class Approvals:
             web_search=suspended.web_search,
             tools_enabled=not is_reasoning_model(model),
             step=suspended.step,
+            workflow=suspended.workflow,
         )
 
         async def claim() -> None:

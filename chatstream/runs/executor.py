@@ -37,6 +37,7 @@ from chatstream.protocol.chunks import (
 from chatstream.providers.base import ProviderRequest
 from chatstream.runs.abandon import until_abandoned
 from chatstream.runs.approval import request_approvals, resume_calls, split_approvals
+from chatstream.runs.nested import NestedRun
 from chatstream.runs.output import RunOutput
 from chatstream.runs.persist import log_run_end, until_stored
 from chatstream.runs.plan import RunDeps, RunPlan, RunSpec
@@ -94,6 +95,10 @@ class Run:
         self._seen_token = False
         self._estimated = 0
         """Output tokens estimated from the streamed text, for steps whose provider reported none."""
+        # What tool handlers reach of this run: its stream and nested model calls charged to it.
+        self.tool_run = NestedRun(
+            self.out, self.provider, spec.model, spec.conversation.id, deps.documents, on_estimate=self._count_estimate
+        )
         # A new conversation's history is its first message: no need to read it back.
         self._history: list[Message] | None = (
             [plan.user_message] if plan.new and plan.user_message is not None else None
@@ -197,6 +202,10 @@ class Run:
             return task.result()  # finished in the same instant
         return cause
 
+    def _count_estimate(self, tokens: int) -> None:
+        """A nested call (a tool's) was charged `tokens` estimated output tokens (already in the usage)."""
+        self._estimated += tokens
+
     def _first_token(self) -> None:
         """Called when a text or reasoning part opens (not per token); records the run's first one."""
         if not self._seen_token:
@@ -255,6 +264,7 @@ class Run:
                             model=spec.model,
                             mood=spec.mood,
                             web_search=spec.web_search,
+                            workflow=spec.workflow,
                         )
                     )
                 if changes or title is not None:
@@ -340,8 +350,10 @@ class Run:
         spec, deps, out = self.spec, self.deps, self.out
         if self._resume is not None:
             calls = await resume_calls(out, deps.tools, self._resume, self._decisions)
-            await execute_tools(out, spec, calls)
+            await execute_tools(out, spec, calls, run=self.tool_run)
         max_steps = deps.settings.max_steps
+        if spec.workflow is not None and spec.workflow.max_steps is not None:
+            max_steps = min(max_steps, spec.workflow.max_steps)  # a workflow lowers the limit, never raises it
         while True:
             if self.step >= max_steps:
                 return "max_steps"
@@ -351,7 +363,7 @@ class Run:
                 await out.write(FinishStep())
                 return "done"
             now, ask = split_approvals([c for c in calls if c.error is None], deps.settings.approval_tools)
-            await execute_tools(out, spec, now)
+            await execute_tools(out, spec, now, run=self.tool_run)
             if ask:
                 self.pending.extend(await request_approvals(out, spec.run_id, ask))
                 await out.write(FinishStep())
@@ -368,10 +380,15 @@ class Run:
             self._history = [m for m in stored if m.id != spec.message_id]
         history = [*self._history, out.message()]
         offered = deps.tools.offered(web=spec.web_search) if spec.tools_enabled else []
+        system = deps.system_prompt(spec.mood, spec.web_search)
+        if (workflow := spec.workflow) is not None:
+            # A workflow's tool list restricts what is offered (web tools included); its text adds to the prompt.
+            offered = [t for t in offered if t.name in workflow.tools]
+            system = f"{system}\n\n{workflow.system}" if system else workflow.system
         request = ProviderRequest(
             model=spec.model,
             messages=tuple(history),
-            system=deps.system_prompt(spec.mood, spec.web_search),
+            system=system,
             tools=tuple(t.spec for t in offered),
         )
         step = ModelStep(out, {t.name: t for t in offered}, step=self.step, first_token=self._first_token)

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from chatstream.metrics import Metrics
-from chatstream.models import ApprovalDecision, Conversation, Message, Mood, SuspendedRun
+from chatstream.models import ApprovalDecision, Conversation, Message, Mood, SuspendedRun, Workflow
 from chatstream.providers.base import Provider
 from chatstream.runs.registry import RunRegistry
 from chatstream.settings import Settings
@@ -62,6 +62,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     tools_enabled: bool = True
     step: int = 0
     """Steps already taken (a resumed run continues counting)."""
+    workflow: Workflow | None = None
+    """A seed-003 workflow preset: its system text, tool list and step limit apply to every model step."""
 
 
 class RunPlan(msgspec.Struct, frozen=True, kw_only=True):

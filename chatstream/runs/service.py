@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import msgspec
 
@@ -50,6 +50,10 @@ log = logging.getLogger("chatstream.runs")
 
 IDEMPOTENCY_TTL = 24 * 3600.0
 
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+
 Titler = Callable[["Provider", str, str], Awaitable[str]]
 
 _fingerprint_encoder = msgspec.json.Encoder()
@@ -65,6 +69,19 @@ def request_fingerprint(request: ChatRequest) -> str:
 
 async def _none() -> None:
     return None
+
+
+async def _gather(
+    a: Awaitable[A] | None, b: Awaitable[B] | None, c: Awaitable[C] | None
+) -> tuple[A | None, B | None, C | None]:
+    """`asyncio.gather` of the reads given (None: not needed, its result None); a lone one is awaited as is,
+    without the task gather would make for it."""
+    reads = (a, b, c)
+    needed = [read for read in reads if read is not None]
+    done: list[object] = list(await asyncio.gather(*needed)) if len(needed) > 1 else [await r for r in needed]
+    results = iter(done)
+    out = [next(results) if read is not None else None for read in reads]
+    return cast("tuple[A | None, B | None, C | None]", tuple(out))
 
 
 def _constant(value: str) -> Callable[[], Awaitable[str]]:
@@ -143,10 +160,13 @@ class RunService:
         # One round trip's worth of reads, in parallel: the conversation, the user's defaults, and whether the
         # message the client names is stored already (then this send is an edit of it).
         edited_id = request.message_id if request.conversation_id and request.regenerate is None else None
-        conversation, preferences, edited = await asyncio.gather(
-            store.get_conversation(conversation_id),
-            store.get_preferences(principal.user_id),
-            store.get_message(conversation_id, edited_id) if edited_id else _none(),
+        # Skipped where the answer is known: a conversation id we just made up names nothing stored, and a send
+        # naming its model (or provider) and mood never consults the user's defaults.
+        names_model = request.model not in (None, "", "default") or request.provider not in (None, "", "default")
+        conversation, preferences, edited = await _gather(
+            store.get_conversation(conversation_id) if request.conversation_id else None,
+            None if names_model and request.mood else store.get_preferences(principal.user_id),
+            store.get_message(conversation_id, edited_id) if edited_id else None,
         )
         if conversation is not None and conversation.user_id != principal.user_id:
             raise ForbiddenError()
@@ -199,7 +219,10 @@ class RunService:
         else:
             new = False
         steps: list[Callable[[], Awaitable[object]]] = []
-        if not new and (conversation.provider, conversation.model) != (provider.name, model):
+        workflow = request.workflow
+        # A model that came from a workflow preset (the request named none) is for that message only.
+        preset_model = workflow is not None and (request.provider, request.model) == (workflow.provider, workflow.model)
+        if not new and not preset_model and (conversation.provider, conversation.model) != (provider.name, model):
             # The conversation remembers the model it now runs on: the next send naming none continues on it.
             conversation = msgspec.structs.replace(conversation, provider=provider.name, model=model)
             switched = conversation
@@ -231,12 +254,16 @@ class RunService:
                 mood=request.mood or (preferences.mood if preferences and preferences.mood else "normal"),
                 web_search=request.web_search,
                 tools_enabled=not is_reasoning_model(model),
+                workflow=request.workflow,
             ),
             provider=provider,
             new=new,
             user_message=user_message,
+            # A new conversation gets a title; so does one created untitled (`POST /api/chats`), on its first send.
             title=self._title_job(provider, model, user_message.text)
-            if new and user_message is not None and self.deps.settings.title_generation
+            if (new or (conversation.title_source is None and conversation.title is None))
+            and user_message is not None
+            and self.deps.settings.title_generation
             else None,
             before_start=_in_order(steps) if steps else None,
             supersedes=True,

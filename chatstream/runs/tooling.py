@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from chatstream.runs.output import RunOutput
     from chatstream.runs.plan import RunSpec
+    from chatstream.tools.base import ToolRun
 
 __all__ = ["ToolCall", "execute_tools"]
 
@@ -60,13 +61,14 @@ class ToolCall(msgspec.Struct, kw_only=True):
         return cls(id=call_id, name=name, input=raw, tool=tool)
 
 
-async def _run_one(out: RunOutput, spec: RunSpec, call: ToolCall) -> None:
+async def _run_one(out: RunOutput, spec: RunSpec, call: ToolCall, run: ToolRun | None) -> None:
     assert call.tool is not None
     ctx = ToolContext(
         user_id=spec.user_id,
         conversation_id=spec.conversation.id,
         run_id=spec.run_id,
         tool_call_id=call.id,
+        run=run,
     )
     await out.write(DataStatus(data={"status": "running", "tool": call.name, "toolCallId": call.id}))
     try:
@@ -101,8 +103,11 @@ async def _fail(out: RunOutput, call: ToolCall, text: str) -> None:
     await out.write(ToolOutputError(tool_call_id=call.id, error_text=text))
 
 
-async def execute_tools(out: RunOutput, spec: RunSpec, calls: Sequence[ToolCall]) -> None:
+async def execute_tools(
+    out: RunOutput, spec: RunSpec, calls: Sequence[ToolCall], *, run: ToolRun | None = None
+) -> None:
     """Run the calls of `spec`'s run concurrently (parallel tool calls); each result is written as it
-    finishes. Every call's part is in the message already (its input was written before)."""
+    finishes. Every call's part is in the message already (its input was written before). `run` is what
+    the handlers reach of the run (`ToolContext.run`)."""
     if calls:
-        await asyncio.gather(*(_run_one(out, spec, c) for c in calls))
+        await asyncio.gather(*(_run_one(out, spec, c, run) for c in calls))

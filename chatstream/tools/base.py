@@ -4,7 +4,7 @@ handler, and whether a human must approve each call. Hosts register their own wh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -13,7 +13,11 @@ from chatstream.providers.base import ToolSpec
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
-__all__ = ["Source", "Tool", "ToolContext", "ToolError", "ToolInputError", "ToolRegistry"]
+    from chatstream.protocol.chunks import DataPart
+    from chatstream.providers.base import OutputSchema
+    from chatstream.store.base import DocumentStore
+
+__all__ = ["Source", "Tool", "ToolContext", "ToolError", "ToolInputError", "ToolRegistry", "ToolRun"]
 
 In = TypeVar("In", bound=msgspec.Struct)
 
@@ -34,6 +38,43 @@ class Source(NamedTuple):
     title: str | None = None
 
 
+class ToolRun(Protocol):
+    """The run a call belongs to, for handlers that do more than compute an output (the document tools).
+
+    Everything here happens inside the run's work: a stop, a supersede or the run's timeout cancels the
+    handler, and with it a nested model call in flight; what a nested call uses is charged to the run.
+    """
+
+    @property
+    def documents(self) -> DocumentStore:
+        """Where documents and suggestions are kept."""
+        ...
+
+    @property
+    def generates_images(self) -> bool:
+        """Whether the run's provider can generate images (`Provider.generates_images`)."""
+        ...
+
+    async def write(self, part: DataPart) -> None:
+        """Stream a transient `data-*` part to the run's readers. It is never stored with the answer."""
+        ...
+
+    async def generate(
+        self,
+        *,
+        system: str,
+        prompt: str,
+        output: OutputSchema | None = None,
+        on_text: Callable[[str], Awaitable[None]] | None = None,
+    ) -> str:
+        """A nested model call on the run's provider and model: `system` and one user message `prompt`, no
+        tools. Returns the whole text (with `output`, the structured answer's JSON text, still to be
+        validated); `on_text` gets each piece as it streams. Its usage is added to the run's (an estimate,
+        ceil(characters / 4), when the provider reports none, as for the run's own steps), so it counts
+        against the user's token budget. Raises `ProviderError` as a model step would."""
+        ...
+
+
 class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
     """What a handler may know about the call."""
 
@@ -41,6 +82,8 @@ class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
     conversation_id: str
     run_id: str
     tool_call_id: str
+    run: ToolRun | None = None
+    """The run the call belongs to; None where a tool is called outside one (a host's own tests)."""
 
 
 class Tool(Generic[In]):

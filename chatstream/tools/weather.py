@@ -1,4 +1,4 @@
-"""`get_weather`: current conditions for a place, behind a pluggable backend.
+"""`getWeather`: current conditions for a place, behind a pluggable backend.
 
 The shipped backend is Open-Meteo (geocoding + forecast, no API key). Its base URLs are settings so tests
 and air-gapped installs can point them at a fake or a mirror.
@@ -206,4 +206,4 @@ def weather_tool(backend: WeatherBackend) -> Tool[WeatherInput]:
     async def handler(data: WeatherInput, ctx: ToolContext) -> WeatherReport:
         return await backend.current(data.city, unit=data.unit)
 
-    return Tool("get_weather", "Get the current weather for a city.", WeatherInput, handler)
+    return Tool("getWeather", "Get the current weather for a city.", WeatherInput, handler)

@@ -100,6 +100,34 @@ export interface paths {
         patch: operations["voteMessage"];
         trace?: never;
     };
+    "/api/document": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A document's versions
+         * @description `[{id, createdAt, title, content, kind, userId}]`, every version oldest first (`createdAt`: ISO 8601, milliseconds, UTC); owner only.
+         */
+        get: operations["getDocument"];
+        put?: never;
+        /**
+         * Save a new version of a document
+         * @description Appends `{content, title, kind}` as the latest version, owner only; an id not in use creates the document, the caller's. Returns the version as stored.
+         */
+        post: operations["saveDocument"];
+        /**
+         * Delete the versions after a time
+         * @description Deletes the versions created strictly after `timestamp`, and the suggestions made for them; owner only. Returns the deleted versions, oldest first.
+         */
+        delete: operations["deleteDocumentVersions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/chat/approve": {
         parameters: {
             query?: never;
@@ -111,7 +139,7 @@ export interface paths {
         put?: never;
         /**
          * Approve or deny a tool call and stream the continuation
-         * @description Resumes a run suspended for approval (on any instance): an approved call runs, a denied one becomes `tool-output-denied`, and the model continues. `runId` and `threadId` are required (400 without).
+         * @description Resumes a run suspended for approval (on any instance): an approved call runs, a denied one becomes `tool-output-denied`, and the model continues. `runId` and `threadId` are required (400 without). The continuation streams in the `dialect` asked for: `ui` (default), `plain` or `seed003`.
          */
         post: operations["approveToolCall"];
         delete?: never;
@@ -171,9 +199,49 @@ export interface paths {
         put?: never;
         /**
          * Send a message to a seed-003 chat and stream the answer
-         * @description The chat must exist (404) and be the caller's (403). The answer streams as seed-003 events.
+         * @description The chat must exist (404; `POST /api/chats` creates one) and be the caller's (403; so must `userId` be, when given). `workflowId` (a UUID, else 400) picks a `CHAT_WORKFLOWS` preset (unknown: 404 `{"error": "workflow not found"}`). Without `modelId` the workflow's model, else the chat's, answers. The answer streams as seed-003 events.
          */
         post: operations["streamSeed003Message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a seed-003 chat
+         * @description An empty chat of the caller's (channel `seed003`). `modelId` (as `GET /api/models` lists them; else 400) becomes the chat's model; `title` (1 to 200 characters) is kept, and without one the first message gives it one. `chatId` chooses the id (409 when taken); by default a new UUID.
+         */
+        post: operations["createChat"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/chats/{chat_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A seed-003 chat's messages
+         * @description The most recent `limit` messages (before `before`), oldest first, each with its text as `content`. The caller's chats (and public ones); 404 for an unknown chat.
+         */
+        get: operations["listChatMessages"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -254,6 +322,26 @@ export interface paths {
          * @description Keeps the `keep` most recent messages (`0`: none) and deletes the rest.
          */
         post: operations["truncateConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/suggestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A document's suggestions
+         * @description `[{id, documentId, documentCreatedAt, originalText, suggestedText, description, isResolved, userId, createdAt}]`, every version's, oldest first; owner only. `[]` for an unknown document.
+         */
+        get: operations["listSuggestions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -394,6 +482,45 @@ export interface components {
             messageId?: string | null;
             /** @default null */
             reason?: string | null;
+            /**
+             * @default ui
+             * @enum {unknown}
+             */
+            dialect?: "plain" | "seed003" | "ui";
+        };
+        /**
+         * ChatCreated
+         * @description `POST /api/chats` (seed 003): the new chat.
+         */
+        ChatCreated: {
+            chatId: string;
+            title: string | null;
+            createdAt: string;
+        };
+        /**
+         * ChatMessage
+         * @description A message of a seed-003 chat: its text as `content`, its full parts (AI SDK UIMessage parts) beside it.
+         */
+        ChatMessage: {
+            id: string;
+            /** @enum {unknown} */
+            role: "assistant" | "system" | "user";
+            content: string;
+            createdAt: string;
+            /** @default null */
+            modelId?: string | null;
+            /** @default [] */
+            parts?: components["schemas"]["MessagePart"][];
+        };
+        /**
+         * ChatMessagePage
+         * @description `GET /api/chats/{chatId}/messages`: the most recent `limit` messages (before `before`), oldest first;
+         *     `hasMore` says whether older ones remain.
+         */
+        ChatMessagePage: {
+            chatId: string;
+            messages: components["schemas"]["ChatMessage"][];
+            hasMore: boolean;
         };
         /**
          * ChatSendChatbot
@@ -634,6 +761,18 @@ export interface components {
             conversation: components["schemas"]["Conversation"];
         };
         /**
+         * CreateChatInput
+         * @description A new seed-003 chat: an optional `title` (1 to 200 characters once whitespace is collapsed), `modelId` (a configured model) and `chatId` (the id to use).
+         */
+        CreateChatInput: {
+            /** @default null */
+            title?: string | null;
+            /** @default null */
+            modelId?: string | null;
+            /** @default null */
+            chatId?: string | null;
+        };
+        /**
          * DataConversation
          * @description The conversation id and, once known, its title. The fixed `id` makes a later one replace the first.
          */
@@ -643,6 +782,21 @@ export interface components {
             data: Record<string, unknown>;
             /** @default conversation */
             id?: string;
+        };
+        /**
+         * DataPart
+         * @description A transient data part of any name: `{"type": "data-<name>", "data": ..., "transient": true}`.
+         *
+         *     What a tool streams to the client alongside the answer (a document's content as `data-textDelta`, a
+         *     `data-suggestion`): the AI SDK hands it to `onData` and never adds it to the message, and neither does
+         *     our fold (`ChunkAssembler`), so it is not stored. Not a tagged member of the union (its tag is open), so
+         *     `decode_chunk` falls back to it for a `data-*` type the union does not name.
+         */
+        DataPart: {
+            type: `data-${string}`;
+            data: unknown;
+            /** @default true */
+            transient?: boolean;
         };
         /**
          * DataStatus
@@ -667,6 +821,33 @@ export interface components {
             /** @enum {unknown} */
             visibility: "private" | "public";
             createdAt: string;
+        };
+        /**
+         * DocumentInput
+         * @description A new version of a document (other keys, such as `chatId`, are ignored).
+         */
+        DocumentInput: {
+            content: string | null;
+            title: string;
+            /** @enum {unknown} */
+            kind: "code" | "image" | "sheet" | "text";
+        };
+        /**
+         * DocumentVersion
+         * @description One version of a document, as the chatbot's `Document` row.
+         */
+        DocumentVersion: {
+            id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601, ms, UTC.
+             */
+            createdAt: string;
+            title: string;
+            content: string | null;
+            /** @enum {unknown} */
+            kind: "code" | "image" | "sheet" | "text";
+            userId: string;
         };
         /** ErrorChunk */
         ErrorChunk: {
@@ -1012,6 +1193,22 @@ export interface components {
             provider: string;
             model: string;
         };
+        /**
+         * Seed003ApprovalRequired
+         * @description Ours (the seed has no approval): the call waits for a human. `POST /api/chat/approve {runId, threadId:
+         *     <chatId>, toolCallId, approved, dialect: "seed003"}` continues it; the stream then ends.
+         */
+        Seed003ApprovalRequired: {
+            /** @enum {unknown} */
+            type: "approval_required";
+            toolCallId: string;
+            /** @default null */
+            toolName?: string | null;
+            /** @default null */
+            toolArgs?: unknown;
+            /** @default null */
+            runId?: string | null;
+        };
         /** Seed003Content */
         Seed003Content: {
             /** @enum {unknown} */
@@ -1035,13 +1232,14 @@ export interface components {
             message: string;
         };
         /** Seed003Event */
-        Seed003Event: components["schemas"]["Seed003Start"] | components["schemas"]["Seed003Content"] | components["schemas"]["Seed003ToolCall"] | components["schemas"]["Seed003ToolResult"] | components["schemas"]["Seed003End"] | components["schemas"]["Seed003Error"];
+        Seed003Event: components["schemas"]["Seed003Start"] | components["schemas"]["Seed003Content"] | components["schemas"]["Seed003ToolCall"] | components["schemas"]["Seed003ToolResult"] | components["schemas"]["Seed003ApprovalRequired"] | components["schemas"]["Seed003End"] | components["schemas"]["Seed003Error"];
         /** Seed003MessageInput */
         Seed003MessageInput: {
             content: string;
-            modelId: string;
+            /** @default null */
+            modelId?: string | null;
             /**
-             * @description If given, the caller's own id.
+             * @description If given, the caller's own id (else 403).
              * @default null
              */
             userId?: string | null;
@@ -1076,7 +1274,10 @@ export interface components {
             /** @default null */
             toolArgs?: unknown;
         };
-        /** Seed003ToolResult */
+        /**
+         * Seed003ToolResult
+         * @description `result` is the tool's output; `{"error": ...}` when it failed, `{"denied": true}` when a human denied it.
+         */
         Seed003ToolResult: {
             /** @enum {unknown} */
             type: "tool_result";
@@ -1116,6 +1317,26 @@ export interface components {
             stopped: boolean;
             runId: string | null;
             threadId: string;
+        };
+        /**
+         * Suggestion
+         * @description A suggested edit, as the chatbot's `Suggestion` row; `documentCreatedAt` names the version.
+         */
+        Suggestion: {
+            id: string;
+            documentId: string;
+            /**
+             * Format: date-time
+             * @description The version's.
+             */
+            documentCreatedAt: string;
+            originalText: string;
+            suggestedText: string;
+            description: string | null;
+            isResolved: boolean;
+            userId: string;
+            /** Format: date-time */
+            createdAt: string;
         };
         /** TextDelta */
         TextDelta: {
@@ -1223,8 +1444,11 @@ export interface components {
             kept: number;
             deleted: number;
         };
-        /** UIChunk */
-        UIChunk: components["schemas"]["Start"] | components["schemas"]["StartStep"] | components["schemas"]["FinishStep"] | components["schemas"]["TextStart"] | components["schemas"]["TextDelta"] | components["schemas"]["TextEnd"] | components["schemas"]["ReasoningStart"] | components["schemas"]["ReasoningDelta"] | components["schemas"]["ReasoningEnd"] | components["schemas"]["ToolInputStart"] | components["schemas"]["ToolInputDelta"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolInputError"] | components["schemas"]["ToolApprovalRequest"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"] | components["schemas"]["SourceUrl"] | components["schemas"]["File"] | components["schemas"]["DataStatus"] | components["schemas"]["DataConversation"] | components["schemas"]["MessageMetadata"] | components["schemas"]["Finish"] | components["schemas"]["Abort"] | components["schemas"]["ErrorChunk"];
+        /**
+         * UIChunk
+         * @description One chunk of the AI SDK UI message stream (`type` names it; a `data-*` type the other members do not name is a transient `DataPart`).
+         */
+        UIChunk: components["schemas"]["Start"] | components["schemas"]["StartStep"] | components["schemas"]["FinishStep"] | components["schemas"]["TextStart"] | components["schemas"]["TextDelta"] | components["schemas"]["TextEnd"] | components["schemas"]["ReasoningStart"] | components["schemas"]["ReasoningDelta"] | components["schemas"]["ReasoningEnd"] | components["schemas"]["ToolInputStart"] | components["schemas"]["ToolInputDelta"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolInputError"] | components["schemas"]["ToolApprovalRequest"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"] | components["schemas"]["SourceUrl"] | components["schemas"]["File"] | components["schemas"]["DataStatus"] | components["schemas"]["DataConversation"] | components["schemas"]["MessageMetadata"] | components["schemas"]["Finish"] | components["schemas"]["Abort"] | components["schemas"]["ErrorChunk"] | components["schemas"]["DataPart"];
         /**
          * UIMessage
          * @description An AI SDK UIMessage. Of the new (user) message, the `text` and `file` parts are the content (as `ContentPart`) and its `id` follows the id grammar; other parts are client state.
@@ -1299,6 +1523,9 @@ export type Abort = components['schemas']['Abort'];
 export type AnswerSource = components['schemas']['AnswerSource'];
 export type ApiError = components['schemas']['ApiError'];
 export type ChatApproveInput = components['schemas']['ChatApproveInput'];
+export type ChatCreated = components['schemas']['ChatCreated'];
+export type ChatMessage = components['schemas']['ChatMessage'];
+export type ChatMessagePage = components['schemas']['ChatMessagePage'];
 export type ChatSendChatbot = components['schemas']['ChatSendChatbot'];
 export type ChatSendInput = components['schemas']['ChatSendInput'];
 export type ChatSendParts = components['schemas']['ChatSendParts'];
@@ -1310,10 +1537,14 @@ export type ConversationDeleted = components['schemas']['ConversationDeleted'];
 export type ConversationPage = components['schemas']['ConversationPage'];
 export type ConversationPatch = components['schemas']['ConversationPatch'];
 export type ConversationUpdated = components['schemas']['ConversationUpdated'];
+export type CreateChatInput = components['schemas']['CreateChatInput'];
 export type DataConversation = components['schemas']['DataConversation'];
+export type DataPart = components['schemas']['DataPart'];
 export type DataStatus = components['schemas']['DataStatus'];
 export type DeletedChat = components['schemas']['DeletedChat'];
 export type DeletedChatInfo = components['schemas']['DeletedChatInfo'];
+export type DocumentInput = components['schemas']['DocumentInput'];
+export type DocumentVersion = components['schemas']['DocumentVersion'];
 export type ErrorChunk = components['schemas']['ErrorChunk'];
 export type File = components['schemas']['File'];
 export type FilePart = components['schemas']['FilePart'];
@@ -1344,6 +1575,7 @@ export type ReasoningEnd = components['schemas']['ReasoningEnd'];
 export type ReasoningStart = components['schemas']['ReasoningStart'];
 export type RegenerateInput = components['schemas']['RegenerateInput'];
 export type ResolvedModel = components['schemas']['ResolvedModel'];
+export type Seed003ApprovalRequired = components['schemas']['Seed003ApprovalRequired'];
 export type Seed003Content = components['schemas']['Seed003Content'];
 export type Seed003End = components['schemas']['Seed003End'];
 export type Seed003Error = components['schemas']['Seed003Error'];
@@ -1357,6 +1589,7 @@ export type SourceUrl = components['schemas']['SourceUrl'];
 export type Start = components['schemas']['Start'];
 export type StartStep = components['schemas']['StartStep'];
 export type StopResult = components['schemas']['StopResult'];
+export type Suggestion = components['schemas']['Suggestion'];
 export type TextDelta = components['schemas']['TextDelta'];
 export type TextEnd = components['schemas']['TextEnd'];
 export type TextPart = components['schemas']['TextPart'];
@@ -1430,7 +1663,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1441,7 +1674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1557,7 +1790,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1568,7 +1801,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1629,7 +1862,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1640,7 +1873,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1705,7 +1938,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1716,7 +1949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1774,7 +2007,7 @@ export interface operations {
                     "application/json": components["schemas"]["PreferencesView"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1829,7 +2062,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1892,7 +2125,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1903,7 +2136,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1965,7 +2198,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -1976,7 +2209,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2016,6 +2249,228 @@ export interface operations {
             };
         };
     };
+    getDocument: {
+        parameters: {
+            query: {
+                /** @description The document id. */
+                id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentVersion"][];
+                };
+            };
+            /** @description The request is malformed: `{"error": <what to fix>}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The document belongs to another user. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No such document. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A backend (Redis, the database) is unavailable, or this instance is shutting down (`code: shutting_down`; another instance can take the request). */
+            503: {
+                headers: {
+                    /** @description Present when shutting down: retry (elsewhere) after this many seconds. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    saveDocument: {
+        parameters: {
+            query: {
+                /** @description The document id. */
+                id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DocumentInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentVersion"];
+                };
+            };
+            /** @description The request is malformed: `{"error": <what to fix>}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The document belongs to another user. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body, or a file in it, is too large (`CHAT_MAX_BODY_BYTES`; files 10 MiB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A backend (Redis, the database) is unavailable, or this instance is shutting down (`code: shutting_down`; another instance can take the request). */
+            503: {
+                headers: {
+                    /** @description Present when shutting down: retry (elsewhere) after this many seconds. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    deleteDocumentVersions: {
+        parameters: {
+            query: {
+                /** @description The document id. */
+                id: string;
+                /** @description An ISO 8601 (RFC 3339) date-time, such as a version's `createdAt`. */
+                timestamp: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentVersion"][];
+                };
+            };
+            /** @description The request is malformed: `{"error": <what to fix>}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The document belongs to another user. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No such document. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A backend (Redis, the database) is unavailable, or this instance is shutting down (`code: shutting_down`; another instance can take the request). */
+            503: {
+                headers: {
+                    /** @description Present when shutting down: retry (elsewhere) after this many seconds. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     approveToolCall: {
         parameters: {
             query?: never;
@@ -2029,7 +2484,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The continuation. The AI SDK UI message stream (`x-vercel-ai-ui-message-stream: v1`): `start`, text/reasoning/tool chunks, `finish` (or `error`), then `data: [DONE]`. Server-Sent Events (the schema is one event). Each is `id: <cursor>` then `data: <one JSON object>`, and `: ping` comments keep an idle stream open (every 15 s). The run goes on when the connection drops: reconnect with `GET /api/chat/{thread_id}/stream` and `Last-Event-ID: <the last id received>` (or `?cursor=`) to get every event after it, none twice. */
+            /** @description The continuation. The AI SDK UI message stream (`x-vercel-ai-ui-message-stream: v1`): `start`, text/reasoning/tool chunks, `finish` (or `error`), then `data: [DONE]`. Server-Sent Events (the schema is one event). Each is `id: <cursor>` then `data: <one JSON object>`, and `: ping` comments keep an idle stream open (every 15 s). The run goes on when the connection drops: reconnect with `GET /api/chat/{thread_id}/stream` and `Last-Event-ID: <the last id received>` (or `?cursor=`) to get every event after it, none twice. `dialect: plain`: Plain events (seed 001): `metadata` first, `delta`s, `done` last, or `error`. Server-Sent Events (the schema is one event). Each is `id: <cursor>` then `data: <one JSON object>`, and `: ping` comments keep an idle stream open (every 15 s). The run goes on when the connection drops: reconnect with `GET /api/chat/{thread_id}/stream` and `Last-Event-ID: <the last id received>` (or `?cursor=`) to get every event after it, none twice. `dialect: seed003`: Seed-003 events: `start`, `content`, `tool_call`, `tool_result`, `approval_required` (a call waits for `POST /api/chat/approve`), `end`, or `error`. Server-Sent Events (the schema is one event). Each is `id: <cursor>` then `data: <one JSON object>`, and `: ping` comments keep an idle stream open (every 15 s). The run goes on when the connection drops: reconnect with `GET /api/chat/{thread_id}/stream` and `Last-Event-ID: <the last id received>` (or `?cursor=`) to get every event after it, none twice. */
             200: {
                 headers: {
                     /** @description The conversation id (a new one when the request named none). */
@@ -2049,7 +2504,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["UIStreamEvent"];
+                    "text/event-stream": components["schemas"]["UIStreamEvent"] | components["schemas"]["PlainStreamEvent"] | components["schemas"]["Seed003StreamEvent"];
                 };
             };
             /** @description The request is malformed: `{"error": <what to fix>}`. */
@@ -2061,7 +2516,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2072,7 +2527,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,7 +2646,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2202,7 +2657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2254,7 +2709,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2265,7 +2720,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2312,7 +2767,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The answer. Seed-003 events: `start`, `content`, `tool_call`, `tool_result`, `end`, or `error`. Server-Sent Events (the schema is one event). Each is `id: <cursor>` then `data: <one JSON object>`, and `: ping` comments keep an idle stream open (every 15 s). The run goes on when the connection drops: reconnect with `GET /api/chat/{thread_id}/stream` and `Last-Event-ID: <the last id received>` (or `?cursor=`) to get every event after it, none twice. */
+            /** @description The answer. Seed-003 events: `start`, `content`, `tool_call`, `tool_result`, `approval_required` (a call waits for `POST /api/chat/approve`), `end`, or `error`. Server-Sent Events (the schema is one event). Each is `id: <cursor>` then `data: <one JSON object>`, and `: ping` comments keep an idle stream open (every 15 s). The run goes on when the connection drops: reconnect with `GET /api/chat/{thread_id}/stream` and `Last-Event-ID: <the last id received>` (or `?cursor=`) to get every event after it, none twice. */
             200: {
                 headers: {
                     /** @description The conversation id (a new one when the request named none). */
@@ -2334,7 +2789,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2345,7 +2800,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2413,6 +2868,156 @@ export interface operations {
             };
         };
     };
+    createChat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateChatInput"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatCreated"];
+                };
+            };
+            /** @description The request is malformed: `{"error": <what to fix>}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The conversation is busy (`CHAT_BUSY_POLICY=reject`), or changed meanwhile. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The body, or a file in it, is too large (`CHAT_MAX_BODY_BYTES`; files 10 MiB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A backend (Redis, the database) is unavailable, or this instance is shutting down (`code: shutting_down`; another instance can take the request). */
+            503: {
+                headers: {
+                    /** @description Present when shutting down: retry (elsewhere) after this many seconds. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    listChatMessages: {
+        parameters: {
+            query?: {
+                /** @description Page size. Empty: as if absent. */
+                limit?: number | "";
+                /** @description Only messages older than this one (a message id of the chat). Empty: as if absent. */
+                before?: string | "";
+            };
+            header?: never;
+            path: {
+                /** @description The chat id. */
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatMessagePage"];
+                };
+            };
+            /** @description The request is malformed: `{"error": <what to fix>}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No such conversation (or message). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A backend (Redis, the database) is unavailable, or this instance is shutting down (`code: shutting_down`; another instance can take the request). */
+            503: {
+                headers: {
+                    /** @description Present when shutting down: retry (elsewhere) after this many seconds. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
     listConversations: {
         parameters: {
             query?: {
@@ -2451,7 +3056,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2509,7 +3114,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2520,7 +3125,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2599,7 +3204,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2610,7 +3215,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2712,7 +3317,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
@@ -2723,7 +3328,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiError"];
                 };
             };
-            /** @description The conversation belongs to another user (a public one can be read, not written). */
+            /** @description The conversation belongs to another user (a public one can be read, not written); or a write authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` (`code: "csrf"`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2743,6 +3348,69 @@ export interface operations {
             };
             /** @description The body, or a file in it, is too large (`CHAT_MAX_BODY_BYTES`; files 10 MiB). */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description A backend (Redis, the database) is unavailable, or this instance is shutting down (`code: shutting_down`; another instance can take the request). */
+            503: {
+                headers: {
+                    /** @description Present when shutting down: retry (elsewhere) after this many seconds. */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    listSuggestions: {
+        parameters: {
+            query: {
+                /** @description The document id. */
+                documentId: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"][];
+                };
+            };
+            /** @description The request is malformed: `{"error": <what to fix>}`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description The document belongs to another user. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2850,7 +3518,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModelList"];
                 };
             };
-            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. */
+            /** @description No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers `{"error": "bot detected"}` when the host's bot check refuses the request. */
             401: {
                 headers: {
                     /** @description `Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token. */

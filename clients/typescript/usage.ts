@@ -38,6 +38,15 @@ function textOf(chunks: UiChunk[]): string {
   return text;
 }
 
+// A document's content, as the document tools stream it: transient `data-textDelta` parts, in order.
+function documentText(chunks: UiChunk[]): string {
+  let text = "";
+  for (const chunk of chunks) {
+    if (chunk.type === "data-textDelta" && typeof chunk.data === "string") text += chunk.data;
+  }
+  return text;
+}
+
 function plainText(events: PlainEvent[]): string {
   return events.map((e) => (e.type === "delta" ? e.text : "")).join("");
 }
@@ -53,4 +62,4 @@ const messagesOf = (page: MessagePage): string[] => page.messages.map((m) => m.r
 const apiError: ApiError = { error: "unauthorized" };
 const sameShape = (page: ConversationPage): Listed => page;
 
-export { apiError, approval, noShape, firstTitle, messagesOf, plainText, query, retryAfter, sameShape, shapes, textOf };
+export { apiError, approval, documentText, noShape, firstTitle, messagesOf, plainText, query, retryAfter, sameShape, shapes, textOf };

@@ -287,7 +287,7 @@ async def test_seed003_dialect(client: AsyncTestClient[Any], mock: MockProvider)
     wrong_user = await client.post(
         "/api/chats/s3/messages/stream", json={"content": "x", "modelId": "mock-1", "userId": "mallory"}, headers=ALICE
     )
-    assert wrong_user.status_code == 400
+    assert wrong_user.status_code == 403
 
 
 async def test_delete_chat_cascades(client: AsyncTestClient[Any]) -> None:

@@ -40,6 +40,7 @@ class StallingProvider:
     """Streams TOKENS words, 50 ms apart, and blocks the whole event loop for STALL seconds after the fifth."""
 
     name = "mock"
+    generates_images = False
 
     def __init__(self) -> None:
         self.stalled = False

@@ -23,7 +23,7 @@ from chatstream.api.openapi import hoist, inline
 from chatstream.api.openapi.components import components
 from chatstream.models import ID_GRAMMAR
 from chatstream.protocol import bodies
-from chatstream.protocol.chunks import Chunk
+from chatstream.protocol.chunks import TaggedChunk
 from tests.api.conftest import ALICE, make_settings
 from tests.support.sse import parse_frames
 
@@ -148,11 +148,13 @@ def test_every_body_route_documents_its_body(doc: dict[str, Any]) -> None:
         ("/api/chat", "post"): "ChatSendInput",
         ("/api/chat/approve", "post"): "ChatApproveInput",
         ("/api/chats/{chat_id}/messages/stream", "post"): "Seed003MessageInput",
+        ("/api/chats", "post"): "CreateChatInput",
         ("/api/chat/conversations/{conversation_id}", "patch"): "ConversationPatch",
         ("/api/chat/conversations/{conversation_id}/regenerate", "post"): "RegenerateInput",
         ("/api/chat/conversations/{conversation_id}/truncate", "post"): "TruncateInput",
         ("/api/chat/preferences", "put"): "PreferencesInput",
         ("/api/vote", "patch"): "VoteInput",
+        ("/api/document", "post"): "DocumentInput",
     }
     approve = doc["components"]["schemas"]["ChatApproveInput"]
     assert approve["required"] == ["runId", "threadId"]
@@ -188,9 +190,12 @@ def test_streams_are_event_streams_of_their_dialects_chunks(doc: dict[str, Any])
     assert "Last-Event-ID" in resume["200"]["description"] and "id:" in resume["200"]["description"]
     data = event["properties"]["data"]["anyOf"]
     assert data[0]["const"] == "[DONE]" and data[1]["contentSchema"] == {"$ref": "#/components/schemas/UIChunk"}
-    # The UI chunk union is chunks.py's, every tag of it.
-    tags = set(schemas["UIChunk"]["discriminator"]["mapping"])
-    assert tags == {msgspec.inspect.type_info(t).tag for t in Chunk.__args__}  # type: ignore[attr-defined]
+    # The UI chunk union is chunks.py's, every tag of it, plus a `data-*` part of any other name (open tag).
+    *tagged, data_part = schemas["UIChunk"]["anyOf"]
+    assert data_part == {"$ref": "#/components/schemas/DataPart"}
+    tags = {t for m in tagged for t in schemas[m["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["enum"]}
+    assert tags == {msgspec.inspect.type_info(t).tag for t in TaggedChunk.__args__}  # type: ignore[attr-defined]
+    assert schemas["DataPart"]["properties"]["type"]["pattern"] == "^data-.+$"
     seed = resolve(
         doc,
         doc["paths"]["/api/chats/{chat_id}/messages/stream"]["post"]["responses"]["200"]["content"][
@@ -210,6 +215,13 @@ async def test_answers_validate_against_the_document(doc: dict[str, Any]) -> Non
         for frame in parse_frames(sent.text):
             if frame.data != "[DONE]":
                 chunk.validate(frame.data)
+        essay = await client.post(  # the document tools' transient data-* parts are UIChunks too
+            "/api/chat", json={"parts": [{"type": "text", "text": "Write an essay about rivers"}]}, headers=ALICE
+        )
+        essay_frames = [f.data for f in parse_frames(essay.text) if f.data != "[DONE]"]
+        assert any(f["type"] == "data-textDelta" for f in essay_frames)
+        for data in essay_frames:
+            chunk.validate(data)
         plain = await client.post("/api/chat", json={"message": "mock:tokens=2", "stream": True}, headers=ALICE)
         event = validator(doc, "PlainEvent")
         for frame in parse_frames(plain.text):

@@ -27,8 +27,10 @@ import pytest
 from chatstream.redis_client import connect_redis
 from chatstream.runs.memory import MemoryRunRegistry
 from chatstream.runs.redis import RedisRunRegistry
-from chatstream.store.memory import MemoryConversationStore
+from chatstream.store.memory import MemoryConversationStore, MemoryDocumentStore
 from chatstream.store.redis import RedisConversationStore
+from chatstream.store.redis_documents import RedisDocumentStore
+from chatstream.store.sql.documents import SqlDocumentStore
 from chatstream.store.sql.store import SqlConversationStore
 from chatstream.streams.memory import MemoryStreamBuffer
 from chatstream.streams.redis import RedisStreamBuffer
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
     from chatstream.redis_client import RedisClient
     from chatstream.runs.registry import RunRegistry
-    from chatstream.store.base import ConversationStore
+    from chatstream.store.base import ConversationStore, DocumentStore
     from chatstream.streams.base import ReadResult, StreamBuffer, StreamInfo
 
 BACKENDS = [
@@ -51,8 +53,8 @@ BACKENDS = [
     pytest.param("cluster", marks=[pytest.mark.redis, pytest.mark.redis_cluster]),
 ]
 STORE_BACKENDS = [*BACKENDS, "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-STORE_MODULES = ("test_conversation_store", "test_lost_answer_contract")
-"""Modules whose `env` tests exercise the conversation store: they run on the SQL kinds too."""
+STORE_MODULES = ("test_conversation_store", "test_lost_answer_contract", "test_document_store")
+"""Modules whose `env` tests exercise the conversation (or document) store: they run on the SQL kinds too."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -88,6 +90,7 @@ class Env:
     _closers: list[Any] = field(default_factory=list)
     _memory_registry: MemoryRunRegistry | None = None
     _memory_store: MemoryConversationStore | None = None
+    _memory_documents: MemoryDocumentStore | None = None
 
     @property
     def is_redis(self) -> bool:
@@ -128,6 +131,20 @@ class Env:
         store = RedisConversationStore(self.second_client(), prefix=self.prefix)
         self._closers.append(store)
         return store
+
+    def document_store(self) -> DocumentStore:
+        """A document store; for Redis and SQL kinds every call is a new instance on its own client or engine."""
+        documents: DocumentStore
+        if self.sql_url is not None:
+            documents = SqlDocumentStore.from_url(self.sql_url, schema=self.sql_schema)
+        elif self.redis is None:
+            if self._memory_documents is None:
+                self._memory_documents = MemoryDocumentStore()
+            return self._memory_documents
+        else:
+            documents = RedisDocumentStore(self.second_client(), prefix=self.prefix)
+        self._closers.append(documents)
+        return documents
 
     def run_registry(self) -> RunRegistry:
         """A registry; for Redis kinds every call is a new instance (another server process, in effect)."""
@@ -246,6 +263,11 @@ def stream_buffer(env: Env) -> StreamBuffer:
 @pytest.fixture
 def conversation_store(env: Env) -> ConversationStore:
     return env.conversation_store()
+
+
+@pytest.fixture
+def document_store(env: Env) -> DocumentStore:
+    return env.document_store()
 
 
 @pytest.fixture

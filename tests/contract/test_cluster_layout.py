@@ -52,7 +52,7 @@ async def workload(env: Env) -> None:
             parts = (MessagePart(type="text", text="hi"),)
             await store.save_message(Message(id=mid, conversation_id=cid, role="user", parts=parts))
         await store.vote(Vote(chat_id=cid, message_id="m2", is_upvoted=True))
-        pending = (PendingToolCall(tool_call_id="t", tool_name="get_weather", input={}),)
+        pending = (PendingToolCall(tool_call_id="t", tool_name="getWeather", input={}),)
         await store.save_suspended_run(
             SuspendedRun(
                 run_id=run,

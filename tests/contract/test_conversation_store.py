@@ -45,7 +45,7 @@ def suspended(run_id: str, cid: str) -> SuspendedRun:
         conversation_id=cid,
         user_id="alice",
         message_id="m-assistant",
-        pending=(PendingToolCall(tool_call_id="call-1", tool_name="get_weather", input={"city": "Oslo"}),),
+        pending=(PendingToolCall(tool_call_id="call-1", tool_name="getWeather", input={"city": "Oslo"}),),
         step=2,
         provider="mock",
         model="mock-1",
@@ -126,7 +126,7 @@ async def test_save_message_replaces_by_id_in_place(conversation_store: Conversa
     await conversation_store.save_message(message("c1", "m2"))
     grown = msgspec.structs.replace(
         message("c1", "m1", "partial", role="assistant"),
-        parts=(MessagePart(type="text", text="partial"), MessagePart(type="tool-get_weather", tool_call_id="t1")),
+        parts=(MessagePart(type="text", text="partial"), MessagePart(type="tool-getWeather", tool_call_id="t1")),
         usage=Usage(input_tokens=3, output_tokens=4),
         finish_reason="stop",
     )

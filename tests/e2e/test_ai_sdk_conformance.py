@@ -31,7 +31,7 @@ pytestmark = [
 
 
 def no_weather_backend() -> dict[str, str]:
-    """Point get_weather at a closed local port: no network here, so the tool fails fast (`output-error`)."""
+    """Point getWeather at a closed local port: no network here, so the tool fails fast (`output-error`)."""
     dead = f"http://127.0.0.1:{free_port()}"
     return {"CHAT_WEATHER_GEOCODING_URL": f"{dead}/v1/search", "CHAT_WEATHER_FORECAST_URL": f"{dead}/v1/forecast"}
 
@@ -44,7 +44,7 @@ def server() -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def approval_server() -> Iterator[ServerProcess]:
-    with ServerProcess(env={**no_weather_backend(), "CHAT_APPROVAL_TOOLS": "get_weather"}) as proc:
+    with ServerProcess(env={**no_weather_backend(), "CHAT_APPROVAL_TOOLS": "getWeather"}) as proc:
         yield proc
 
 
@@ -60,8 +60,15 @@ def test_conversation_data_part_is_replaced_not_duplicated(server: ServerProcess
 
 
 def test_server_executed_tool_call(server: ServerProcess) -> None:
-    """get_weather (no approval) runs on the server; the Chat sees input -> output/error -> next step's text."""
+    """getWeather (no approval) runs on the server; the Chat sees input -> output/error -> next step's text."""
     run_conformance(server, "tools")
+
+
+def test_document_tools_stream_data_parts_the_sdk_validates(server: ServerProcess) -> None:
+    """An essay request: createDocument's nested generation reaches `onData` as data-kind, data-id, data-title,
+    data-clear, data-textDelta (in order), data-finish, each validated against `dataPartSchemas`; none is in
+    the assembled message, and the stored document's content is the deltas joined."""
+    run_conformance(server, "documents")
 
 
 def test_tool_approval_round_trip(approval_server: ServerProcess) -> None:

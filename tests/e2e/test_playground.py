@@ -55,9 +55,9 @@ def test_the_committed_bundle_is_what_the_pinned_packages_build(tmp_path: Path) 
 def test_a_session_in_the_playground() -> None:
     if not (NODE_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
         pytest.fail("tests/node/node_modules is missing playwright-core: run `make node`", pytrace=False)
-    dead = f"http://127.0.0.1:{free_port()}"  # get_weather fails fast: no network here
+    dead = f"http://127.0.0.1:{free_port()}"  # getWeather fails fast: no network here
     env = {
-        "CHAT_APPROVAL_TOOLS": "get_weather",
+        "CHAT_APPROVAL_TOOLS": "getWeather",
         "CHAT_WEATHER_GEOCODING_URL": f"{dead}/v1/search",
         "CHAT_WEATHER_FORECAST_URL": f"{dead}/v1/forecast",
     }

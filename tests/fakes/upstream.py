@@ -23,6 +23,12 @@ A response spec (every field optional):
      "json": {...} | "body": "raw text",          # a plain (non-streamed) response body
      "transcript": "openai_text.sse",             # stream tests/transcripts/<name>, byte-exact
      "events": ["data: ...\\n\\n", ...],           # or stream these strings
+     "text": ["Hello", " world"],                 # or a generated answer of these pieces, in the
+                                                  # path's format (OpenAI or Anthropic), with "usage":
+     "usage": {"input": 12, "output": 2},         # the tokens it reports (default: 12 in, one per piece)
+     "tool_call": {"id": "call_1", "name": "createDocument", "arguments": "{...}"},
+                                                  # or a generated tool call (arguments streamed in
+                                                  # "pieces": N parts, default 2), finish `tool_calls`
      "split": "event" | <int>,                    # write per SSE event (default) or in N-byte pieces
      "delay_ms": 0,                               # pause between writes
      "cut_after": N}                              # write N pieces, then drop the connection (RST)
@@ -128,70 +134,184 @@ def _pieces(spec: dict[str, Any], text: str) -> list[bytes]:
     return [e.encode() for e in _split_events(text)]
 
 
+def _openai_chunk(model: str, choices: str, usage: str = "null") -> str:
+    return (
+        f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1700000000,'
+        f'"model":"{model}","service_tier":"default","system_fingerprint":"fp_fake","choices":[{choices}],'
+        f'"usage":{usage}}}\n\n'
+    )
+
+
+def _openai_end(model: str, finish: str, input_tokens: int, output_tokens: int) -> list[str]:
+    usage = (
+        f'{{"prompt_tokens":{input_tokens},"completion_tokens":{output_tokens},'
+        f'"total_tokens":{input_tokens + output_tokens}}}'
+    )
+    return [
+        _openai_chunk(model, f'{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{finish}"}}'),
+        _openai_chunk(model, "", usage),
+        "data: [DONE]\n\n",
+    ]
+
+
 def openai_stream(model: str, tokens: int) -> list[str]:
     """A generated `chat.completion.chunk` stream, shaped exactly like OpenAI's (role chunk, content
     chunks, finish chunk, usage chunk, [DONE])."""
+    return openai_text_stream(model, [f"t{i} " for i in range(tokens)])
 
-    def chunk(choices: str, usage: str = "null") -> str:
-        return (
-            f'data: {{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1700000000,'
-            f'"model":"{model}","service_tier":"default","system_fingerprint":"fp_fake","choices":[{choices}],'
-            f'"usage":{usage}}}\n\n'
-        )
 
+def openai_text_stream(model: str, pieces: list[str], usage: tuple[int, int] | None = None) -> list[str]:
+    """An OpenAI answer streaming `pieces` as content deltas; `usage` (input, output) defaults to 12 and one
+    token per piece."""
     first = '{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}'
-    out = [chunk(first)]
+    out = [_openai_chunk(model, first)]
     out += [
-        chunk(f'{{"index":0,"delta":{{"content":"t{i} "}},"logprobs":null,"finish_reason":null}}')
-        for i in range(tokens)
+        _openai_chunk(
+            model, f'{{"index":0,"delta":{{"content":{json.dumps(p)}}},"logprobs":null,"finish_reason":null}}'
+        )
+        for p in pieces
     ]
-    out.append(chunk('{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}'))
-    out.append(
-        'data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1700000000,'
-        f'"model":"{model}","service_tier":"default","system_fingerprint":"fp_fake","choices":[],'
-        f'"usage":{{"prompt_tokens":12,"completion_tokens":{tokens},"total_tokens":{12 + tokens}}}}}\n\n'
+    input_tokens, output_tokens = usage or (12, len(pieces))
+    return out + _openai_end(model, "stop", input_tokens, output_tokens)
+
+
+def openai_tool_call_stream(
+    model: str, call_id: str, name: str, arguments: str, *, pieces: int = 2, usage: tuple[int, int] = (20, 10)
+) -> list[str]:
+    """An OpenAI answer that is one tool call, its arguments streamed in `pieces` parts (as OpenAI does)."""
+    head = json.dumps(
+        {
+            "index": 0,
+            "delta": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                ],
+                "refusal": None,
+            },
+            "logprobs": None,
+            "finish_reason": None,
+        },
+        separators=(",", ":"),
     )
-    out.append("data: [DONE]\n\n")
-    return out
+    out = [_openai_chunk(model, head)]
+    for part in _parts(arguments, pieces):
+        delta = {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+        out.append(
+            _openai_chunk(
+                model,
+                json.dumps(
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}, separators=(",", ":")
+                ),
+            )
+        )
+    return out + _openai_end(model, "tool_calls", *usage)
+
+
+def _parts(text: str, n: int) -> list[str]:
+    size = max(1, -(-len(text) // max(1, n)))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _anthropic_event(name: str, data: str) -> str:
+    return f"event: {name}\ndata: {data}\n\n"
+
+
+def _anthropic_start(model: str, input_tokens: int) -> str:
+    return _anthropic_event(
+        "message_start",
+        '{"type":"message_start","message":{"id":"msg_fake","type":"message","role":"assistant",'
+        f'"model":"{model}","content":[],"stop_reason":null,"stop_sequence":null,'
+        f'"usage":{{"input_tokens":{input_tokens},"cache_creation_input_tokens":0,"cache_read_input_tokens":0,'
+        '"output_tokens":1}}}',
+    )
+
+
+def _anthropic_end(stop_reason: str, output_tokens: int) -> list[str]:
+    return [
+        _anthropic_event("content_block_stop", '{"type":"content_block_stop","index":0}'),
+        _anthropic_event(
+            "message_delta",
+            f'{{"type":"message_delta","delta":{{"stop_reason":"{stop_reason}","stop_sequence":null}},'
+            f'"usage":{{"output_tokens":{output_tokens}}}}}',
+        ),
+        _anthropic_event("message_stop", '{"type":"message_stop"}'),
+    ]
 
 
 def anthropic_stream(model: str, tokens: int) -> list[str]:
     """A generated `message_start … message_stop` stream, shaped exactly like Anthropic's."""
+    return anthropic_text_stream(model, [f"t{i} " for i in range(tokens)])
 
-    def event(name: str, data: str) -> str:
-        return f"event: {name}\ndata: {data}\n\n"
 
+def anthropic_text_stream(model: str, pieces: list[str], usage: tuple[int, int] | None = None) -> list[str]:
+    """An Anthropic answer streaming `pieces` as `text_delta`s."""
+    input_tokens, output_tokens = usage or (12, len(pieces))
     out = [
-        event(
-            "message_start",
-            '{"type":"message_start","message":{"id":"msg_fake","type":"message","role":"assistant",'
-            f'"model":"{model}","content":[],"stop_reason":null,"stop_sequence":null,'
-            '"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,'
-            '"output_tokens":1}}}',
-        ),
-        event(
+        _anthropic_start(model, input_tokens),
+        _anthropic_event(
             "content_block_start",
             '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
         ),
-        event("ping", '{"type": "ping"}'),
+        _anthropic_event("ping", '{"type": "ping"}'),
     ]
     out += [
-        event(
+        _anthropic_event(
             "content_block_delta",
-            f'{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"t{i} "}}}}',
+            json.dumps(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+                separators=(",", ":"),
+            ),
         )
-        for i in range(tokens)
+        for p in pieces
     ]
-    out.append(event("content_block_stop", '{"type":"content_block_stop","index":0}'))
-    out.append(
-        event(
-            "message_delta",
-            '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
-            f'"usage":{{"output_tokens":{tokens}}}}}',
+    return out + _anthropic_end("end_turn", output_tokens)
+
+
+def anthropic_tool_use_stream(
+    model: str, call_id: str, name: str, arguments: str, *, pieces: int = 2, usage: tuple[int, int] = (20, 10)
+) -> list[str]:
+    """An Anthropic answer that is one `tool_use` block, its input streamed as `input_json_delta`s."""
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    out = [
+        _anthropic_start(model, usage[0]),
+        _anthropic_event(
+            "content_block_start",
+            json.dumps({"type": "content_block_start", "index": 0, "content_block": block}, separators=(",", ":")),
+        ),
+        _anthropic_event(
+            "content_block_delta",
+            '{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}',
+        ),
+    ]
+    for part in _parts(arguments, pieces):
+        delta = {"type": "input_json_delta", "partial_json": part}
+        out.append(
+            _anthropic_event(
+                "content_block_delta",
+                json.dumps({"type": "content_block_delta", "index": 0, "delta": delta}, separators=(",", ":")),
+            )
         )
-    )
-    out.append(event("message_stop", '{"type":"message_stop"}'))
-    return out
+    return out + _anthropic_end("tool_use", usage[1])
+
+
+def _scripted(spec: dict[str, Any], model: str, anthropic: bool) -> str | None:
+    """The stream text of a `text` or `tool_call` spec, in the path's format; None for other specs."""
+    if "text" in spec:
+        usage = spec.get("usage")
+        pair = (int(usage["input"]), int(usage["output"])) if usage else None
+        pieces = [str(p) for p in spec["text"]]
+        return "".join(
+            anthropic_text_stream(model, pieces, pair) if anthropic else openai_text_stream(model, pieces, pair)
+        )
+    if "tool_call" in spec:
+        call = spec["tool_call"]
+        make = anthropic_tool_use_stream if anthropic else openai_tool_call_stream
+        return "".join(
+            make(model, str(call["id"]), str(call["name"]), str(call["arguments"]), pieces=int(call.get("pieces", 2)))
+        )
+    return None
 
 
 async def _upstream(state: _State, writer: asyncio.StreamWriter, ns: str, path: str, body: Any) -> None:
@@ -201,12 +321,14 @@ async def _upstream(state: _State, writer: asyncio.StreamWriter, ns: str, path: 
         raw = json.dumps(spec["json"]).encode() if "json" in spec else str(spec["body"]).encode()
         _plain(writer, int(spec.get("status", 200)), raw, spec.get("headers"))
         return
+    model = str(body.get("model", "fake")) if isinstance(body, dict) else "fake"
     if "transcript" in spec:
         text = (TRANSCRIPTS / spec["transcript"]).read_text()
     elif "events" in spec:
         text = "".join(spec["events"])
+    elif (scripted := _scripted(spec, model, path.endswith("/messages"))) is not None:
+        text = scripted
     else:
-        model = str(body.get("model", "fake")) if isinstance(body, dict) else "fake"
         match = _TOKENS_IN_MODEL.search(model)
         tokens = int(match.group(1)) if match else state.tokens
         events = anthropic_stream(model, tokens) if path.endswith("/messages") else openai_stream(model, tokens)

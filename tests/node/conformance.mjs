@@ -9,8 +9,13 @@
 //   unknown   reconnectToStream for an unknown chat id resolves to null (HTTP 204)
 //   errors    a provider failure mid-answer: an `error` chunk, [DONE], Chat status `error`, partial text kept
 //   datapart  the assembled message holds ONE data-conversation part (title updates replace it by `id`)
-//   tools     a server-executed tool call (get_weather, no approval) through the headless Chat
-//   approval  server started with CHAT_APPROVAL_TOOLS=get_weather: approval-requested, then
+//   tools     a server-executed tool call (getWeather, no approval) through the headless Chat
+//   documents a chat asking for an essay: the mock calls createDocument, whose nested generation streams as
+//             transient data parts; the Chat is given `dataPartSchemas` for every data part the server sends
+//             (the SDK validates each against it), `onData` receives data-kind, data-id, data-title,
+//             data-clear, data-textDelta... in order, data-finish; none of them is in the assembled message;
+//             GET /api/document?id= holds the concatenated deltas as the document's content
+//   approval  server started with CHAT_APPROVAL_TOOLS=getWeather: approval-requested, then
 //             Chat.addToolApprovalResponse + sendAutomaticallyWhen continues the SAME assistant message;
 //             also a denial
 //   sources   server started with its web_search on the fake web (WEB_URL, tests/fakes/web.py): a search run
@@ -36,6 +41,7 @@ import {
   readUIMessageStream,
   uiMessageChunkSchema,
 } from 'ai';
+import { z } from 'zod';
 
 const BASE_URL = (process.env.BASE_URL ?? 'http://127.0.0.1:8000').replace(/\/$/, '');
 const TOKEN = process.env.TOKEN ?? 'demo-token';
@@ -51,6 +57,7 @@ const KNOWN_CHECKS = [
   'errors',
   'datapart',
   'tools',
+  'documents',
   'approval',
   'sources',
   'regenerate',
@@ -694,7 +701,7 @@ function toolPart(message) {
   expectEqual(
     'tool parts in the assistant message',
     parts.map((p) => p.type),
-    ['tool-get_weather'],
+    ['tool-getWeather'],
   );
   return parts[0];
 }
@@ -717,10 +724,10 @@ function noToolHint(ex) {
   return ex.chunks.some((c) => c.type.startsWith('tool-'))
     ? ''
     : ' — the stream has no tool chunks at all: the mock model only calls a tool the server offers it, ' +
-        'so the server offered no get_weather tool (not registered?)';
+        'so the server offered no getWeather tool (not registered?)';
 }
 
-const TOOL_PROMPT = 'What is the weather in Paris? mock:tool=get_weather mock:args={"city":"Paris"}';
+const TOOL_PROMPT = 'What is the weather in Paris? mock:tool=getWeather mock:args={"city":"Paris"}';
 
 async function checkTools() {
   const chatId = `conf-tools-${RUN}`;
@@ -741,6 +748,84 @@ async function checkTools() {
   expectEqual('tools: text', textOf(message), mockAnswer(TOOL_PROMPT, 1));
   const finish = posts[0].chunks.find((c) => c.type === 'finish');
   expectEqual('tools: finishReason', finish.finishReason, 'stop');
+}
+
+// What each data part of ours carries (the chatbot's artifact parts, our conversation and status parts).
+const DATA_PART_SCHEMAS = {
+  conversation: z.object({ conversationId: z.string(), title: z.string().nullable() }),
+  status: z.looseObject({ status: z.string() }),
+  kind: z.enum(['text', 'code', 'sheet', 'image']),
+  id: z.string().min(1),
+  title: z.string().min(1),
+  clear: z.null(),
+  textDelta: z.string(),
+  codeDelta: z.string(),
+  sheetDelta: z.string(),
+  imageDelta: z.string(),
+  finish: z.null(),
+  suggestion: z.strictObject({
+    id: z.string(),
+    documentId: z.string(),
+    originalText: z.string(),
+    suggestedText: z.string(),
+    description: z.string().nullable(),
+    isResolved: z.boolean(),
+    createdAt: z.string(),
+  }),
+};
+
+const ESSAY_PROMPT = 'Write an essay about rivers';
+
+async function checkDocuments() {
+  const chatId = `conf-documents-${RUN}`;
+  const received = [];
+  const chat = newChat({ id: chatId, dataPartSchemas: DATA_PART_SCHEMAS, onData: (part) => received.push(part) });
+  await chat.sendMessage({ text: ESSAY_PROMPT });
+  checkChatHealthy(chat, 'documents');
+  const [ex] = exchangesOf('documents');
+  await ex.finished;
+  const { tools } = checkChunks(ex);
+  ok(tools.size === 1, `documents: expected one tool call (createDocument), got ${tools.size}${noToolHint(ex)}`);
+  const sent = ex.chunks.filter((c) => c.type.startsWith('data-') && !['data-conversation', 'data-status'].includes(c.type));
+  const got = received.filter((p) => !['data-conversation', 'data-status'].includes(p.type));
+  // onData saw exactly what the server sent, in order.
+  expectEqual('documents: onData parts = data chunks sent', got, sent);
+  const kinds = got.map((p) => p.type);
+  const deltas = got.filter((p) => p.type === 'data-textDelta').map((p) => p.data);
+  ok(deltas.length > 1, `documents: expected the content in several data-textDelta parts, got ${deltas.length}`);
+  expectEqual('documents: data part order', kinds, [
+    'data-kind',
+    'data-id',
+    'data-title',
+    'data-clear',
+    ...deltas.map(() => 'data-textDelta'),
+    'data-finish',
+  ]);
+  ok(got.every((p) => p.transient === true), `documents: a tool data part is not transient: ${show(got)}`);
+  expectEqual('documents: kind', got[0].data, 'text');
+  expectEqual('documents: title', got[2].data, 'Rivers');
+  const message = chat.messages[1];
+  expectEqual(
+    'documents: parts of the assembled message (transient parts are not in it)',
+    message.parts.filter((p) => p.type !== 'step-start').map((p) => p.type),
+    ['data-conversation', 'tool-createDocument', 'text'],
+  );
+  const part = message.parts.find((p) => p.type === 'tool-createDocument');
+  expectEqual('documents: tool output', part.output, {
+    id: got[1].data,
+    title: 'Rivers',
+    kind: 'text',
+    content: 'A document was created and is now visible to the user.',
+  });
+  expectEqual('documents: content = the nested generation', deltas.join(''), mockAnswer('Rivers'));
+  expectEqual('documents: answer text', textOf(message), mockAnswer(ESSAY_PROMPT, 1));
+  const res = await fetch(`${BASE_URL}/api/document?id=${encodeURIComponent(got[1].data)}`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  expectEqual('documents: GET /api/document status', res.status, 200);
+  const versions = await res.json();
+  expectEqual('documents: stored versions', versions.length, 1);
+  expectEqual('documents: stored content = the data-textDelta parts, in order', versions[0].content, deltas.join(''));
 }
 
 const SOURCES_PROMPT = 'Search the web mock:tool=web_search mock:args={"query":"pages"} mock:steps=2';
@@ -780,7 +865,7 @@ async function approvalRoundTrip(label, approved) {
   ok(
     approvals.size === 1,
     `${label}: expected one tool-approval-request chunk, got ${approvals.size}${noToolHint(first)}` +
-      ' (is the server started with CHAT_APPROVAL_TOOLS=get_weather?)',
+      ' (is the server started with CHAT_APPROVAL_TOOLS=getWeather?)',
   );
   expectEqual(`${label}: roles after the request`, chat.messages.map((m) => m.role), ['user', 'assistant']);
   const assistantId = chat.messages[1].id;
@@ -808,7 +893,7 @@ async function approvalRoundTrip(label, approved) {
   const body = second.requestBody;
   expectEqual(`${label}: continuation trigger`, body.trigger, 'submit-message');
   expectEqual(`${label}: continuation messageId`, body.messageId, assistantId);
-  const sentPart = body.messages.at(-1).parts.find((p) => p.type === 'tool-get_weather');
+  const sentPart = body.messages.at(-1).parts.find((p) => p.type === 'tool-getWeather');
   expectEqual(`${label}: sent tool part state`, sentPart?.state, 'approval-responded');
   expectEqual(`${label}: sent approval`, sentPart?.approval, { id: requested.approval.id, approved });
   checkHeaders(second, { chatId });
@@ -1014,6 +1099,7 @@ const REGISTRY = {
   errors: checkErrors,
   datapart: checkDataPart,
   tools: checkTools,
+  documents: checkDocuments,
   approval: checkApproval,
   sources: checkSources,
   regenerate: checkRegenerate,

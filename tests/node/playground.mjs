@@ -2,7 +2,7 @@
 //
 //   BASE_URL=http://127.0.0.1:8000 TOKEN=test-token node playground.mjs
 //
-// The server must run the mock provider with CHAT_APPROVAL_TOOLS=get_weather. Scenarios, one page:
+// The server must run the mock provider with CHAT_APPROVAL_TOOLS=getWeather. Scenarios, one page:
 //
 //   send        type a message, Send: the answer (reasoning, then text) streams in; the model picker lists /api/models; the
 //               conversation appears in the list; Regenerate replaces the answer
@@ -143,7 +143,7 @@ const scenarios = {
 
 async function decide(page, button) {
   await newChat(page);
-  await send(page, 'mock:tool=get_weather mock:args={"city":"Paris"}');
+  await send(page, 'mock:tool=getWeather mock:args={"city":"Paris"}');
   await page.waitForSelector(`[data-testid=${button}]`, { timeout: TIMEOUT_MS });
   const requested = await shown(page);
   await page.click(`[data-testid=${button}]`);

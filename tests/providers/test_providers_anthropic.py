@@ -24,7 +24,7 @@ REDACTED_2 = "EmwKAhgBEgySecondRedactedBlockDataBBBBIjCtE3rAFBa8cr3qpPkNRj2YfWXG
 SIGNATURE_3 = "EqQBCgIYAhIMThirdBlockSignatureCCCCGgxBdjrkzLoky3dl1pkiMOYds"
 
 WEATHER = ToolSpec(
-    name="get_weather",
+    name="getWeather",
     description="Weather for a city",
     parameters={"type": "object", "properties": {"city": {"type": "string"}}},
 )
@@ -70,10 +70,10 @@ async def test_thinking_signature_and_streamed_tool_input(upstream: Upstream) ->
         ModelReasoningSignature(signature="EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"),
         ModelReasoningEnd(),
         ModelText(text="Let me check."),
-        ModelToolCallStart(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", name="get_weather"),
+        ModelToolCallStart(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", name="getWeather"),
         ModelToolCallDelta(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", delta='{"city": "Pa'),
         ModelToolCallDelta(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", delta='ris"}'),
-        ModelToolCall(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", name="get_weather", arguments='{"city": "Paris"}'),
+        ModelToolCall(id="toolu_01T1x1fJ34qAmk2tNTrN7Up6", name="getWeather", arguments='{"city": "Paris"}'),
         # input_tokens counts cached input too: 400 + 100 read from cache.
         ModelUsage(usage=Usage(input_tokens=500, output_tokens=89)),
         ModelFinish(reason="tool-calls"),
@@ -84,7 +84,7 @@ async def test_thinking_signature_and_streamed_tool_input(upstream: Upstream) ->
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 4096}
     assert body["max_tokens"] > body["thinking"]["budget_tokens"]
     assert body["tools"] == [
-        {"name": "get_weather", "description": "Weather for a city", "input_schema": WEATHER.parameters}
+        {"name": "getWeather", "description": "Weather for a city", "input_schema": WEATHER.parameters}
     ]
 
 

@@ -30,7 +30,7 @@ def _conversation() -> tuple[Message, ...]:
             MessagePart(type="reasoning", text="Unsigned thoughts from another provider."),
             MessagePart(type="text", text="Let me check."),
             MessagePart(
-                type="tool-get_weather",
+                type="tool-getWeather",
                 tool_call_id="call_1",
                 state="output-available",
                 input={"city": "Paris"},
@@ -38,7 +38,7 @@ def _conversation() -> tuple[Message, ...]:
             ),
             MessagePart(type="step-start"),
             MessagePart(
-                type="tool-get_weather",
+                type="tool-getWeather",
                 tool_call_id="call_2",
                 state="output-error",
                 input={"city": "Atlantis"},
@@ -60,7 +60,7 @@ async def test_openai_history(upstream: Upstream) -> None:
     await collect(upstream.provider("openai"), request(*_conversation(), system="S"))
 
     [seen] = upstream.requests()
-    get_weather = "get_weather"
+    getWeather = "getWeather"
     assert seen["body"]["messages"] == [
         {"role": "system", "content": "S"},
         {
@@ -75,14 +75,14 @@ async def test_openai_history(upstream: Upstream) -> None:
         {
             "role": "assistant",
             "content": "Let me check.",
-            "tool_calls": [_openai_call("call_1", get_weather, '{"city":"Paris"}')],
+            "tool_calls": [_openai_call("call_1", getWeather, '{"city":"Paris"}')],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": '{"temp":21}'},
         {
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                _openai_call("call_2", get_weather, '{"city":"Atlantis"}'),
+                _openai_call("call_2", getWeather, '{"city":"Atlantis"}'),
                 _openai_call("call_3", "web_fetch", '{"url":"http://x.test"}'),
             ],
         },
@@ -122,7 +122,7 @@ async def test_anthropic_history(upstream: Upstream) -> None:
                 # The signed thinking goes back (Anthropic requires it inside a tool loop); the unsigned is dropped.
                 {"type": "thinking", "thinking": "Need weather.", "signature": "sig1"},
                 {"type": "text", "text": "Let me check."},
-                {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "call_1", "name": "getWeather", "input": {"city": "Paris"}},
             ],
         },
         {
@@ -132,7 +132,7 @@ async def test_anthropic_history(upstream: Upstream) -> None:
         {
             "role": "assistant",
             "content": [
-                {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Atlantis"}},
+                {"type": "tool_use", "id": "call_2", "name": "getWeather", "input": {"city": "Atlantis"}},
                 {"type": "tool_use", "id": "call_3", "name": "web_fetch", "input": {"url": "http://x.test"}},
             ],
         },

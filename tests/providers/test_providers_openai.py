@@ -20,7 +20,7 @@ from chatstream.providers.base import (
 from tests.providers.conftest import KEY, Upstream, collect, collect_until_error, request, user
 
 WEATHER = ToolSpec(
-    name="get_weather",
+    name="getWeather",
     description="Weather for a city",
     parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
@@ -62,13 +62,13 @@ async def test_parallel_tool_calls_stream_their_arguments(upstream: Upstream) ->
     events = await collect(provider, request(user("Weather in Paris and Rome?"), tools=(WEATHER,)))
 
     assert events == [
-        ModelToolCallStart(id="call_Paris1", name="get_weather"),
+        ModelToolCallStart(id="call_Paris1", name="getWeather"),
         ModelToolCallDelta(id="call_Paris1", delta='{"ci'),
         ModelToolCallDelta(id="call_Paris1", delta='ty": "Paris"}'),
-        ModelToolCallStart(id="call_Rome2", name="get_weather"),
+        ModelToolCallStart(id="call_Rome2", name="getWeather"),
         ModelToolCallDelta(id="call_Rome2", delta='{"city": "Rome"}'),
-        ModelToolCall(id="call_Paris1", name="get_weather", arguments='{"city": "Paris"}'),
-        ModelToolCall(id="call_Rome2", name="get_weather", arguments='{"city": "Rome"}'),
+        ModelToolCall(id="call_Paris1", name="getWeather", arguments='{"city": "Paris"}'),
+        ModelToolCall(id="call_Rome2", name="getWeather", arguments='{"city": "Rome"}'),
         ModelUsage(usage=Usage(input_tokens=81, output_tokens=46)),
         ModelFinish(reason="tool-calls"),
     ]
@@ -76,7 +76,7 @@ async def test_parallel_tool_calls_stream_their_arguments(upstream: Upstream) ->
     assert seen["body"]["tools"] == [
         {
             "type": "function",
-            "function": {"name": "get_weather", "description": "Weather for a city", "parameters": WEATHER.parameters},
+            "function": {"name": "getWeather", "description": "Weather for a city", "parameters": WEATHER.parameters},
         }
     ]
 
@@ -110,12 +110,12 @@ async def test_google_row_reads_reasoning_content_and_whole_tool_calls(upstream:
 
     assert events == [
         ModelReasoning(text="Need the weather tool."),
-        ModelToolCallStart(id="function-call-1478", name="get_weather"),
+        ModelToolCallStart(id="function-call-1478", name="getWeather"),
         ModelToolCallDelta(id="function-call-1478", delta='{"city":"Paris"}'),
-        ModelToolCallStart(id="function-call-1479", name="get_weather"),
+        ModelToolCallStart(id="function-call-1479", name="getWeather"),
         ModelToolCallDelta(id="function-call-1479", delta='{"city":"Rome"}'),
-        ModelToolCall(id="function-call-1478", name="get_weather", arguments='{"city":"Paris"}'),
-        ModelToolCall(id="function-call-1479", name="get_weather", arguments='{"city":"Rome"}'),
+        ModelToolCall(id="function-call-1478", name="getWeather", arguments='{"city":"Paris"}'),
+        ModelToolCall(id="function-call-1479", name="getWeather", arguments='{"city":"Rome"}'),
         ModelUsage(usage=Usage(input_tokens=40, output_tokens=22)),
         ModelFinish(reason="tool-calls"),
     ]
@@ -131,9 +131,9 @@ async def test_ollama_row_needs_no_key_and_maps_stop_after_tool_call(upstream: U
     events = await collect(provider, request(user("Oslo?"), model="llama3.2", tools=(WEATHER,)))
 
     assert events == [
-        ModelToolCallStart(id="call_x1y2z3", name="get_weather"),
+        ModelToolCallStart(id="call_x1y2z3", name="getWeather"),
         ModelToolCallDelta(id="call_x1y2z3", delta='{"city":"Oslo"}'),
-        ModelToolCall(id="call_x1y2z3", name="get_weather", arguments='{"city":"Oslo"}'),
+        ModelToolCall(id="call_x1y2z3", name="getWeather", arguments='{"city":"Oslo"}'),
         ModelUsage(usage=Usage(input_tokens=150, output_tokens=18)),
         ModelFinish(reason="tool-calls"),
     ]

@@ -247,9 +247,9 @@ async def test_approval_tools_setting_requires_approval_for_builtins(
 ) -> None:
     from chatstream import create_app
 
-    app = create_app(make_settings(approval_tools=("get_weather",)), providers={"mock": mock}, tools=tools)
+    app = create_app(make_settings(approval_tools=("getWeather",)), providers={"mock": mock}, tools=tools)
     async with AsyncTestClient(app) as client:
-        s = await suspend(client, 'mock:tool=get_weather mock:args={"city":"Oslo"}')
+        s = await suspend(client, 'mock:tool=getWeather mock:args={"city":"Oslo"}')
         assert weather.asked == []
         r = await client.post(
             "/api/chat/approve", json={"runId": s["run"], "threadId": s["thread"], "approved": True}, headers=ALICE
@@ -265,8 +265,8 @@ async def test_parallel_calls_mixed_with_an_approval(
 
     mock.enqueue(
         [
-            ModelToolCallStart(id="w", name="get_weather"),
-            ModelToolCall(id="w", name="get_weather", arguments='{"city":"Rome"}'),
+            ModelToolCallStart(id="w", name="getWeather"),
+            ModelToolCall(id="w", name="getWeather", arguments='{"city":"Rome"}'),
             ModelToolCallStart(id="t1", name="transfer"),
             ModelToolCall(id="t1", name="transfer", arguments='{"to":"a","amount":1}'),
             ModelToolCallStart(id="t2", name="transfer"),

@@ -1,7 +1,7 @@
 """Approval across instances: a run suspended on instance A is decided on instance B, after A is gone.
 
 Two real `python -m app` processes share one redis-server (`REDIS_URL`, marker `redis`; a unique key
-prefix per test), then a Redis Cluster (`REDIS_CLUSTER_URL`). `get_weather` is made to need approval with
+prefix per test), then a Redis Cluster (`REDIS_CLUSTER_URL`). `getWeather` is made to need approval with
 `CHAT_APPROVAL_TOOLS`, and its Open-Meteo URLs point at a local fake, so the approved tool really runs on B.
 """
 
@@ -23,7 +23,7 @@ from tests.support.sse import Frame, parse_frames, text_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.timeout(90)]
 
-ASK = 'mock:tool=get_weather mock:args={"city":"Paris"} weather in Paris?'
+ASK = 'mock:tool=getWeather mock:args={"city":"Paris"} weather in Paris?'
 
 
 class _FakeOpenMeteo(BaseHTTPRequestHandler):
@@ -64,7 +64,7 @@ def env(request: pytest.FixtureRequest, weather_url: str) -> Iterator[dict[str, 
         "CHAT_REDIS_PREFIX": prefix,
         "CHAT_TITLE_GENERATION": "false",
         "CHAT_HEARTBEAT_SECONDS": "0.5",
-        "CHAT_APPROVAL_TOOLS": "get_weather",
+        "CHAT_APPROVAL_TOOLS": "getWeather",
         "CHAT_WEATHER_GEOCODING_URL": f"{weather_url}/geo",
         "CHAT_WEATHER_FORECAST_URL": f"{weather_url}/forecast",
     }
@@ -120,7 +120,7 @@ def test_suspended_on_a_approved_on_b_after_a_is_gone(env: dict[str, str]) -> No
         r = httpx.get(f"{b.url}/api/chat/messages", params={"conversationId": s["thread"]}, headers=AUTH)
         messages = r.json()["messages"]
         assert [m["role"] for m in messages] == ["user", "assistant"]
-        part = next(p for p in messages[1]["parts"] if p["type"] == "tool-get_weather")
+        part = next(p for p in messages[1]["parts"] if p["type"] == "tool-getWeather")
         assert part["state"] == "output-available" and part["approval"]["approved"] is True
 
 
@@ -138,7 +138,7 @@ def test_denied_on_b_through_the_ai_sdk_request_while_a_runs(env: dict[str, str]
                     "role": "assistant",
                     "parts": [
                         {
-                            "type": "tool-get_weather",
+                            "type": "tool-getWeather",
                             "toolCallId": s["call"],
                             "state": "approval-responded",
                             "input": {"city": "Paris"},

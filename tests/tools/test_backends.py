@@ -207,16 +207,24 @@ async def test_search_backend_choice() -> None:
 async def test_builtin_tool_set() -> None:
     async with httpx.AsyncClient() as http:
         tools = {t.name: t for t in builtin_tools(make_settings(), http)}
-    assert set(tools) == {"web_search", "web_fetch", "get_weather"}
-    assert tools["web_search"].web and tools["web_fetch"].web and not tools["get_weather"].web
+    documents = {"createDocument", "updateDocument", "requestSuggestions"}
+    assert set(tools) == {"web_search", "web_fetch", "getWeather", *documents}
+    assert not any(tools[name].web for name in documents)
+    assert tools["createDocument"].parameters["required"] == ["title", "kind"]
+    assert set(tools["createDocument"].parameters["properties"]["kind"]["enum"]) == {"text", "code", "sheet", "image"}
+    assert tools["updateDocument"].parameters["required"] == ["id", "description"]
+    assert tools["requestSuggestions"].parameters["required"] == ["documentId"]
+    async with httpx.AsyncClient() as http:
+        assert {t.name for t in builtin_tools(make_settings(), http, documents=False)} == set(tools) - documents
+    assert tools["web_search"].web and tools["web_fetch"].web and not tools["getWeather"].web
     assert not any(t.needs_approval for t in tools.values())
-    assert tools["get_weather"].parameters["required"] == ["city"]
+    assert tools["getWeather"].parameters["required"] == ["city"]
     assert tools["web_fetch"].parameters["properties"]["url"]["type"] == "string"
 
 
 async def test_builtins_through_a_run() -> None:
     """The default app offers the built-ins: unconfigured search refuses clearly, fetch refuses loopback,
-    and get_weather uses the configured Open-Meteo URLs (a fake here)."""
+    and getWeather uses the configured Open-Meteo URLs (a fake here)."""
     mock = MockProvider()
     settings = make_settings(
         weather_geocoding_url="http://127.0.0.1:9/geo", weather_forecast_url="http://127.0.0.1:9/forecast"
@@ -224,10 +232,11 @@ async def test_builtins_through_a_run() -> None:
     async with AsyncTestClient(create_app(settings, providers={"mock": mock})) as client:
         frames = frames_of(await chat(client, 'mock:tool=web_search mock:args={"query":"x"}', webSearch=True))
         assert "CHAT_WEB_SEARCH_API_KEY" in of_type(frames, "tool-output-error")[0]["errorText"]
-        assert [t.name for t in mock.requests[0].tools] == ["web_search", "web_fetch", "get_weather"]
+        documents = ["createDocument", "updateDocument", "requestSuggestions"]
+        assert [t.name for t in mock.requests[0].tools] == ["web_search", "web_fetch", "getWeather", *documents]
         args = json.dumps({"url": "http://169.254.169.254/latest/meta-data/"}, separators=(",", ":"))
         frames = frames_of(await chat(client, f"mock:tool=web_fetch mock:args={args}", webSearch=True))
         assert "refused" in of_type(frames, "tool-output-error")[0]["errorText"]
-        frames = frames_of(await chat(client, 'mock:tool=get_weather mock:args={"city":"Paris"}'))
+        frames = frames_of(await chat(client, 'mock:tool=getWeather mock:args={"city":"Paris"}'))
         assert "weather service is unreachable" in of_type(frames, "tool-output-error")[0]["errorText"]
-        assert [t.name for t in mock.requests[-1].tools] == ["get_weather"]
+        assert [t.name for t in mock.requests[-1].tools] == ["getWeather", *documents]

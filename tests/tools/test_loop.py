@@ -19,7 +19,7 @@ from tests.support.settings import services_of
 from tests.support.sse import text_of
 from tests.tools.conftest import ALICE, FakeWeather, chat, frames_of, make_settings, of_type, types, wait_idle
 
-WEATHER = 'mock:tool=get_weather mock:args={"city":"Paris"}'
+WEATHER = 'mock:tool=getWeather mock:args={"city":"Paris"}'
 
 
 def call(call_id: str, name: str, arguments: str) -> list[Any]:
@@ -60,18 +60,18 @@ async def test_three_step_tool_loop(client: AsyncTestClient[Any], weather: FakeW
     ]
     assert of_type(frames, "data-status")[0]["data"] == {
         "status": "running",
-        "tool": "get_weather",
+        "tool": "getWeather",
         "toolCallId": "call_1",
     }
     assert of_type(frames, "tool-output-available")[0]["output"]["temperature"] == 21.5
     assert text_of(frames).startswith("I ran the tool 3 time(s).")
     assert frames[-1].data["finishReason"] == "stop"
     assert len(mock.requests) == 4
-    assert [t.name for t in mock.requests[0].tools] == ["get_weather", "transfer", "sleep"]
+    assert [t.name for t in mock.requests[0].tools] == ["getWeather", "transfer", "sleep"]
 
     await wait_idle(client, r.headers["x-thread-id"])
     stored = await stored_assistant(client, r.headers["x-thread-id"])
-    tool_parts = [p for p in stored["parts"] if p["type"] == "tool-get_weather"]
+    tool_parts = [p for p in stored["parts"] if p["type"] == "tool-getWeather"]
     assert [p["state"] for p in tool_parts] == ["output-available"] * 3
     assert [p["type"] for p in stored["parts"]].count("step-start") == 4
 
@@ -160,11 +160,11 @@ async def test_parallel_tool_calls_run_concurrently(mock: MockProvider, settings
 async def test_invalid_input_is_reported_to_the_model(
     client: AsyncTestClient[Any], mock: MockProvider, weather: FakeWeather, arguments: str, error: str
 ) -> None:
-    mock.enqueue(call("c1", "get_weather", arguments), answer("sorry"))
+    mock.enqueue(call("c1", "getWeather", arguments), answer("sorry"))
     frames = frames_of(await chat(client, "weather"))
     errors = of_type(frames, "tool-input-error")
     assert len(errors) == 1
-    assert errors[0]["toolCallId"] == "c1" and errors[0]["toolName"] == "get_weather"
+    assert errors[0]["toolCallId"] == "c1" and errors[0]["toolName"] == "getWeather"
     assert error in errors[0]["errorText"]
     assert "tool-output-available" not in types(frames) and "data-status" not in types(frames)
     assert weather.asked == []
@@ -208,7 +208,7 @@ async def test_reasoning_models_get_no_tools(client: AsyncTestClient[Any], mock:
     assert mock.requests[0].tools == ()
     assert "tool-input-start" not in types(frames)
     # Even if such a model calls a tool anyway, nothing runs.
-    mock.enqueue(call("c1", "get_weather", '{"city":"Paris"}'), answer("ok"))
+    mock.enqueue(call("c1", "getWeather", '{"city":"Paris"}'), answer("ok"))
     await wait_idle(client, r.headers["x-thread-id"])
     frames = frames_of(await chat(client, "again", model="mock-thinking", threadId=r.headers["x-thread-id"]))
     assert "unknown tool" in of_type(frames, "tool-input-error")[0]["errorText"]

@@ -49,7 +49,7 @@ async def test_openai_parallel_tool_calls_then_answer(
     assert text_of(frames)
     assert frames[-1].data["finishReason"] == "stop"
     first, second = fake.requests(ns)
-    assert [t["function"]["name"] for t in first["body"]["tools"]] == ["get_weather"]
+    assert [t["function"]["name"] for t in first["body"]["tools"]] == ["getWeather"]
     results = {m["tool_call_id"]: m["content"] for m in second["body"]["messages"] if m["role"] == "tool"}
     assert set(results) == {"call_Paris1", "call_Rome2"}
     assert "21.5" in results["call_Paris1"]
@@ -58,7 +58,7 @@ async def test_openai_parallel_tool_calls_then_answer(
 async def test_anthropic_tool_call_approved(fake: FakeUpstream, ns: str, weather: FakeWeather) -> None:
     settings = make_settings(
         providers={"claude": ProviderSettings(api_key=Secret("sk-ant-test"), base_url=f"{fake.url}/{ns}")},
-        approval_tools=("get_weather",),
+        approval_tools=("getWeather",),
     )
     async with AsyncTestClient(create_app(settings, tools=[weather_tool(weather)])) as client:
         fake.enqueue(ns, {"transcript": "anthropic_thinking_tool.sse"})
@@ -91,7 +91,7 @@ async def test_anthropic_tool_call_approved(fake: FakeUpstream, ns: str, weather
 async def test_openai_denied_call_is_reported_to_the_model(fake: FakeUpstream, ns: str, weather: FakeWeather) -> None:
     settings = make_settings(
         providers={"openai": ProviderSettings(api_key=Secret("sk-test"), base_url=f"{fake.url}/{ns}/v1")},
-        approval_tools=("get_weather",),
+        approval_tools=("getWeather",),
     )
     async with AsyncTestClient(create_app(settings, tools=[weather_tool(weather)])) as client:
         fake.enqueue(ns, {"transcript": "openai_tool_calls.sse"})

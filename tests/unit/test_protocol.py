@@ -47,7 +47,7 @@ def test_chunks_encode_to_ai_sdk_shapes() -> None:
 
 
 def test_chunk_round_trip() -> None:
-    chunk = ToolInputAvailable(tool_call_id="c1", tool_name="get_weather", input={"city": "Paris"})
+    chunk = ToolInputAvailable(tool_call_id="c1", tool_name="getWeather", input={"city": "Paris"})
     assert decode_chunk(encode_chunk(chunk)) == chunk
 
 

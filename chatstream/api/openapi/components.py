@@ -17,7 +17,7 @@ import msgspec
 from chatstream.api.schemas import MAX_FILE_BYTES
 from chatstream.models import ID_GRAMMAR, Vote
 from chatstream.protocol import bodies
-from chatstream.protocol.chunks import Chunk
+from chatstream.protocol.chunks import DataPart, TaggedChunk
 from chatstream.settings import FILE_MEDIA_TYPES
 
 __all__ = ["CURSOR", "ID", "REF", "components", "id_schema", "ref"]
@@ -167,10 +167,13 @@ _NAMES = {
     "UIMessageIn": "UIMessage",
     "ApproveBody": "ChatApproveInput",
     "Seed003Body": "Seed003MessageInput",
+    "CreateChatBody": "CreateChatInput",
     "RegenerateBody": "RegenerateInput",
     "TruncateBody": "TruncateInput",
     "VoteBody": "VoteInput",
     "PreferencesBody": "PreferencesInput",
+    "DocumentBody": "DocumentInput",
+    "SuggestionView": "Suggestion",
 }
 """Struct name -> component name, where the Struct's own name is an implementation detail."""
 
@@ -235,7 +238,26 @@ _REFINE: dict[str, dict[str, Any]] = {
         "required": ["runId", "threadId"],
     },
     "Seed003MessageInput": {
-        "properties": {"content": _NOT_BLANK_TEXT, "userId": {"description": "If given, the caller's own id."}},
+        "properties": {
+            "content": _NOT_BLANK_TEXT,
+            "userId": {"description": "If given, the caller's own id (else 403)."},
+            "workflowId": _nullable(
+                {
+                    "type": "string",
+                    "format": "uuid",
+                    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    "description": "A `CHAT_WORKFLOWS` preset's id.",
+                }
+            ),
+        },
+    },
+    "CreateChatInput": {
+        "description": "A new seed-003 chat: an optional `title` (1 to 200 characters once whitespace is "
+        "collapsed), `modelId` (a configured model) and `chatId` (the id to use).",
+        "properties": {
+            "title": _nullable({"type": "string", "pattern": NOT_BLANK}),
+            "chatId": id_schema(nullable=True),
+        },
     },
     "RegenerateInput": {"properties": {"messageId": id_schema(nullable=True)}},
     "TruncateInput": {
@@ -252,6 +274,21 @@ _REFINE: dict[str, dict[str, Any]] = {
         ],
     },
     "VoteInput": {"properties": {"chatId": id_schema(), "messageId": id_schema()}},
+    "DocumentInput": {"description": "A new version of a document (other keys, such as `chatId`, are ignored)."},
+    "DocumentVersion": {
+        "properties": {
+            "id": id_schema(),
+            "createdAt": {"type": "string", "format": "date-time", "description": "ISO 8601, ms, UTC."},
+        }
+    },
+    "Suggestion": {
+        "properties": {
+            "id": id_schema(),
+            "documentId": id_schema(),
+            "documentCreatedAt": {"type": "string", "format": "date-time", "description": "The version's."},
+            "createdAt": {"type": "string", "format": "date-time"},
+        }
+    },
     "PreferencesInput": {
         "description": 'The user\'s defaults, what `provider: "default"` (or a send naming no model) resolves '
         "to. `provider` and `model` must be configured (`GET /api/models`); an absent field is cleared.",
@@ -304,7 +341,7 @@ def _rename(node: Any) -> Any:
 
 def _struct_types() -> list[Any]:
     # Imported here: these modules import this package's decorators (their routes are documented by it).
-    from chatstream.api import conversations, preferences, schemas, votes
+    from chatstream.api import chats, conversations, documents, preferences, schemas, votes
 
     return [
         schemas.PartsBody,
@@ -313,13 +350,18 @@ def _struct_types() -> list[Any]:
         schemas.PlainBody,
         schemas.ApproveBody,
         schemas.Seed003Body,
+        chats.CreateChatBody,
         conversations.ConversationPatch,
         conversations.RegenerateBody,
         conversations.TruncateBody,
         votes.VoteBody,
         preferences.PreferencesBody,
+        documents.DocumentBody,
+        documents.DocumentVersion,
+        documents.SuggestionView,
         Vote,
-        Chunk,
+        TaggedChunk,
+        DataPart,
         bodies.PlainEvent,
         bodies.Seed003Event,
         *(getattr(bodies, name) for name in bodies.__all__ if not name.endswith("Event")),
@@ -329,7 +371,7 @@ def _struct_types() -> list[Any]:
 @functools.cache
 def _build() -> dict[str, Any]:
     types = _struct_types()
-    unions = {id(Chunk): "UIChunk", id(bodies.PlainEvent): "PlainEvent", id(bodies.Seed003Event): "Seed003Event"}
+    unions = {id(TaggedChunk): "UIChunk", id(bodies.PlainEvent): "PlainEvent", id(bodies.Seed003Event): "Seed003Event"}
     schemas, generated = msgspec.json.schema_components(types, ref_template=REF + "{name}")
     out: dict[str, Any] = {}
     for name, schema in generated.items():
@@ -341,6 +383,14 @@ def _build() -> dict[str, Any]:
         if id(kind) in unions:
             out[unions[id(kind)]] = {"title": unions[id(kind)], **_rename(schema)}
     del out["PartIn"]
+    # A `data-*` part of any other name (a tool's transient parts) is a chunk too: the union's tag is open.
+    out["DataPart"]["properties"]["type"] |= {"pattern": "^data-.+$"}
+    out["UIChunk"] = {
+        "title": "UIChunk",
+        "anyOf": [*out["UIChunk"]["anyOf"], ref("DataPart")],
+        "description": "One chunk of the AI SDK UI message stream (`type` names it; a `data-*` type the other "
+        "members do not name is a transient `DataPart`).",
+    }
     out.update(_content_parts())
     for name, extra in _REFINE.items():
         _merge(out[name], extra)

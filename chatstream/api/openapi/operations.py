@@ -26,7 +26,10 @@ _UI_STREAM = (
     "`finish` (or `error`), then `data: [DONE]`. " + _SSE_FRAMING
 )
 _PLAIN_STREAM = "Plain events (seed 001): `metadata` first, `delta`s, `done` last, or `error`. " + _SSE_FRAMING
-_SEED003_STREAM = "Seed-003 events: `start`, `content`, `tool_call`, `tool_result`, `end`, or `error`. " + _SSE_FRAMING
+_SEED003_STREAM = (
+    "Seed-003 events: `start`, `content`, `tool_call`, `tool_result`, `approval_required` (a call waits for "
+    "`POST /api/chat/approve`), `end`, or `error`. " + _SSE_FRAMING
+)
 
 
 def _header(description: str, schema: dict[str, Any] | None = None, *, required: bool = False) -> dict[str, Any]:
@@ -56,10 +59,15 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 ERRORS: dict[str, dict[str, Any]] = {
     "400": _error('The request is malformed: `{"error": <what to fix>}`.'),
     "401": _error(
-        'No token, or one that is not valid: `{"error": "unauthorized"}`.',
+        'No token, or one that is not valid: `{"error": "unauthorized"}`. A route that starts a run also answers '
+        '`{"error": "bot detected"}` when the host\'s bot check refuses the request.',
         {"WWW-Authenticate": _header('`Bearer realm="chatstream"`, with `error="invalid_token"` for a bad token.')},
     ),
-    "403": _error("The conversation belongs to another user (a public one can be read, not written)."),
+    "403": _error(
+        "The conversation belongs to another user (a public one can be read, not written); or a write "
+        "authenticated by the session cookie lacks `Content-Type: application/json` or an allowed `Origin` "
+        '(`code: "csrf"`).'
+    ),
     "404": _error("No such conversation (or message)."),
     "409": _error("The conversation is busy (`CHAT_BUSY_POLICY=reject`), or changed meanwhile."),
     "413": _error("The body, or a file in it, is too large (`CHAT_MAX_BODY_BYTES`; files 10 MiB)."),
@@ -135,6 +143,9 @@ class Op:
 _THREAD_PATH = _path("thread_id", "The conversation (thread) id.")
 _CONVERSATION_PATH = _path("conversation_id", "The conversation id.")
 
+_DOCUMENT_403 = {"403": _error("The document belongs to another user.")}
+_DOCUMENT_404 = {"404": _error("No such document.")}
+
 OPERATIONS: dict[str, Op] = {
     "sendMessage": Op(
         "Send a message and stream the answer",
@@ -171,9 +182,21 @@ OPERATIONS: dict[str, Op] = {
     "approveToolCall": Op(
         "Approve or deny a tool call and stream the continuation",
         "Resumes a run suspended for approval (on any instance): an approved call runs, a denied one becomes "
-        "`tool-output-denied`, and the model continues. `runId` and `threadId` are required (400 without).",
+        "`tool-output-denied`, and the model continues. `runId` and `threadId` are required (400 without). "
+        "The continuation streams in the `dialect` asked for: `ui` (default), `plain` or `seed003`.",
         body="ChatApproveInput",
-        responses={"200": _stream("The continuation. " + _UI_STREAM, _sse("UIStreamEvent"), _UI_HEADERS)},
+        responses={
+            "200": _stream(
+                f"The continuation. {_UI_STREAM} `dialect: plain`: {_PLAIN_STREAM} `dialect: seed003`: "
+                f"{_SEED003_STREAM}",
+                {
+                    "text/event-stream": {
+                        "schema": {"anyOf": [ref("UIStreamEvent"), ref("PlainStreamEvent"), ref("Seed003StreamEvent")]}
+                    }
+                },
+                _UI_HEADERS,
+            )
+        },
         errors=("400", "403", "404", "413"),
         starts_run=True,
     ),
@@ -224,7 +247,10 @@ OPERATIONS: dict[str, Op] = {
     ),
     "streamSeed003Message": Op(
         "Send a message to a seed-003 chat and stream the answer",
-        "The chat must exist (404) and be the caller's (403). The answer streams as seed-003 events.",
+        "The chat must exist (404; `POST /api/chats` creates one) and be the caller's (403; so must `userId` "
+        "be, when given). `workflowId` (a UUID, else 400) picks a `CHAT_WORKFLOWS` preset (unknown: 404 "
+        '`{"error": "workflow not found"}`). Without `modelId` the workflow\'s model, else the chat\'s, answers. '
+        "The answer streams as seed-003 events.",
         body="Seed003MessageInput",
         parameters=[_path("chat_id", "The chat id.")],
         responses={
@@ -234,6 +260,28 @@ OPERATIONS: dict[str, Op] = {
         },
         errors=("400", "403", "404", "413"),
         starts_run=True,
+    ),
+    "createChat": Op(
+        "Create a seed-003 chat",
+        "An empty chat of the caller's (channel `seed003`). `modelId` (as `GET /api/models` lists them; else "
+        "400) becomes the chat's model; `title` (1 to 200 characters) is kept, and without one the first "
+        "message gives it one. `chatId` chooses the id (409 when taken); by default a new UUID.",
+        body="CreateChatInput",
+        body_required=False,
+        responses={"201": _json(ref("ChatCreated"), "Created.")},
+        errors=("400", "409", "413"),
+    ),
+    "listChatMessages": Op(
+        "A seed-003 chat's messages",
+        "The most recent `limit` messages (before `before`), oldest first, each with its text as `content`. "
+        "The caller's chats (and public ones); 404 for an unknown chat.",
+        parameters=[
+            _path("chat_id", "The chat id."),
+            _optional("limit", _limit(50), "Page size."),
+            _optional("before", ID, "Only messages older than this one (a message id of the chat)."),
+        ],
+        responses={"200": _json(ref("ChatMessagePage"))},
+        errors=("400", "403", "404"),
     ),
     "listConversations": Op(
         "List the caller's conversations",
@@ -322,6 +370,47 @@ OPERATIONS: dict[str, Op] = {
         parameters=[_query("chatId", ID, "The conversation id.", required=True)],
         responses={"200": _json({"type": "array", "items": ref("Vote")})},
         errors=("400", "403", "404"),
+    ),
+    "getDocument": Op(
+        "A document's versions",
+        "`[{id, createdAt, title, content, kind, userId}]`, every version oldest first (`createdAt`: ISO 8601, "
+        "milliseconds, UTC); owner only.",
+        parameters=[_query("id", ID, "The document id.", required=True)],
+        responses={"200": _json({"type": "array", "items": ref("DocumentVersion")}), **_DOCUMENT_403, **_DOCUMENT_404},
+        errors=("400",),
+    ),
+    "saveDocument": Op(
+        "Save a new version of a document",
+        "Appends `{content, title, kind}` as the latest version, owner only; an id not in use creates the "
+        "document, the caller's. Returns the version as stored.",
+        parameters=[_query("id", ID, "The document id.", required=True)],
+        body="DocumentInput",
+        responses={"200": _json(ref("DocumentVersion")), **_DOCUMENT_403},
+        errors=("400", "413"),
+    ),
+    "deleteDocumentVersions": Op(
+        "Delete the versions after a time",
+        "Deletes the versions created strictly after `timestamp`, and the suggestions made for them; owner "
+        "only. Returns the deleted versions, oldest first.",
+        parameters=[
+            _query("id", ID, "The document id.", required=True),
+            _query(
+                "timestamp",
+                {"type": "string", "format": "date-time"},
+                "An ISO 8601 (RFC 3339) date-time, such as a version's `createdAt`.",
+                required=True,
+            ),
+        ],
+        responses={"200": _json({"type": "array", "items": ref("DocumentVersion")}), **_DOCUMENT_403, **_DOCUMENT_404},
+        errors=("400",),
+    ),
+    "listSuggestions": Op(
+        "A document's suggestions",
+        "`[{id, documentId, documentCreatedAt, originalText, suggestedText, description, isResolved, userId, "
+        "createdAt}]`, every version's, oldest first; owner only. `[]` for an unknown document.",
+        parameters=[_query("documentId", ID, "The document id.", required=True)],
+        responses={"200": _json({"type": "array", "items": ref("Suggestion")}), **_DOCUMENT_403},
+        errors=("400",),
     ),
     "listModels": Op(
         "Configured providers and models",

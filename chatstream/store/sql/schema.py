@@ -15,6 +15,12 @@ sorts Python strings, the same order for ASCII ids).
 - `chatstream_vote`: one per message, deleted with it (`ON DELETE CASCADE`).
 - `chatstream_suspended_run`: runs paused for approval, forgotten after `expires_at`.
 - `chatstream_preferences`: one row per user.
+- `chatstream_document` (revision 0002): one row per version of a document, primary key `(id, created_at)`, in
+  the Vercel chatbot's columns (no `record`: the content is the row). Documents belong to their user, not to a
+  conversation: no foreign key to `chatstream_chat`, deleting a chat leaves them.
+- `chatstream_suggestion` (0002): edits suggested for a version, `(document_id, document_created_at)`. No
+  foreign key to the version (the other backends store a suggestion whatever it names); deleting versions
+  deletes their suggestions in the same transaction.
 
 Tables carry the `chatstream_` prefix so that they can live in a host's own database beside its tables, and
 the Alembic version table is `chatstream_alembic_version` for the same reason.
@@ -51,15 +57,17 @@ __all__ = [
     "VERSION_TABLE",
     "Doc",
     "chat",
+    "document",
     "id_type",
     "message",
     "metadata",
     "preferences",
+    "suggestion",
     "suspended_run",
     "vote",
 ]
 
-HEAD = "0001"
+HEAD = "0002"
 """The Alembic revision this code's queries expect (the newest in `migrations/versions`; a test checks it)."""
 
 VERSION_TABLE = "chatstream_alembic_version"
@@ -182,4 +190,31 @@ preferences = Table(
     Column("user_id", Text, primary_key=True),
     Column("updated_at", BigInteger, nullable=False),
     Column("record", Doc, nullable=False),
+)
+
+document = Table(
+    "chatstream_document",
+    metadata,
+    Column("id", id_type(), primary_key=True),
+    Column("created_at", BigInteger, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("content", Text, nullable=True),
+    Column("kind", String(16), nullable=False),
+)
+
+suggestion = Table(
+    "chatstream_suggestion",
+    metadata,
+    Column("id", id_type(), primary_key=True),
+    Column("document_id", id_type(), nullable=False),
+    Column("document_created_at", BigInteger, nullable=False),
+    Column("original_text", Text, nullable=False),
+    Column("suggested_text", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("is_resolved", Boolean, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # A document's suggestions (listing), and those of its versions after a time (deleting versions).
+    Index("chatstream_suggestion_document", "document_id", "document_created_at"),
 )
