@@ -36,7 +36,7 @@ EXTRA_MODULES += ("sqlalchemy", "alembic", "aiosqlite", "asyncpg")
 # The only modules that may need an extra: the Redis backends, the SQL store's modules (not its package, which
 # names the missing extra) and the SDK-backed provider adapters.
 EXTRA_ONLY = re.compile(
-    r"chatstream\.(redis_client|\w+\.redis|store\.sql\.\w+|providers\.(openai_compat|anthropic|_\w+))"
+    r"chatstream\.(redis_client|\w+\.redis(_\w+)?|store\.sql\.\w+|providers\.(openai_compat|anthropic|_\w+))"
 )
 # Standalone server and repository-only directories: never in the wheel.
 NOT_SHIPPED = ("app", "tests", "bench", "examples", "scripts", "docs", "deploy")
