@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from app.server import build_app
+from app.server import build_app, tune_gc
 from chatstream.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def _build() -> Litestar:
     try:
-        return build_app()
+        app = build_app()
     except ConfigError as exc:
         # The ASGI server imports this module: a traceback through its importer would bury the one line that
         # says what to fix. Exit status 2, as `python -m app` for the same mistake.
@@ -34,6 +34,8 @@ def _build() -> Litestar:
             # the same way, forever. The configuration is the same for all of them, so the supervisor stops.
             os.kill(supervisor.pid, signal.SIGTERM)
         raise SystemExit(2) from None
+    app.on_startup.append(tune_gc)  # a server process of its own: its collector is ours to tune
+    return app
 
 
 app = _build()

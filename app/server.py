@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -163,3 +164,22 @@ def build_app(environ: Mapping[str, str] | None = None) -> Litestar:
     app = create_app(settings)
     add_playground(app)
     return app
+
+
+def tune_gc() -> None:
+    """After start-up, leave what start-up built out of the garbage collector's work, and collect young
+    objects less often.
+
+    Everything imported and built by then (Litestar, the SDKs, pydantic's models: ~140,000 objects) lives as
+    long as the process, yet every full collection walked it again, a quarter of a second each on these
+    machines, and a streamed frame's short-lived objects (coroutines, futures, buffers: freed by reference
+    counting) triggered a young collection every 700 of them (`bench/frame_cost.py`). Only the standalone
+    server's processes do this (`app.main`, what `python -m app` and its workers serve): an embedding host,
+    or a test building the app in its own process, owns its process's collector."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+GC_THRESHOLD = 10_000
+"""Net allocations of tracked objects between young collections (CPython's default is 700)."""

@@ -16,6 +16,7 @@ Steps across slots, and what a crash between them leaves:
   and asks again. A run that ended in between is stopped after its end, which changes nothing.
 - `release`: `release.lua` drops the leases (conversation slot) and the stop request is deleted (run slot),
   both at once. A crash in between leaves a stop request of an ended run, which expires after `stop_ttl`.
+  On a single Redis both are one call (`release.lua` is given the stop request too).
 - Starting a run (`chatstream.runs.service`) claims the conversation here (`acquire`, the conversation's
   slot), then charges the user (`Limits.admit`: the user's slot and the address's at once, see
   `chatstream.limits.redis`); a refused charge releases the claim. These were separate calls on a single
@@ -65,6 +66,8 @@ _LUA = "chatstream.runs.lua"
 _log = logging.getLogger(__name__)
 _SUPERVISE_SECONDS = 1.0
 """How often the cluster dispatcher looks for node connections without a reader (after a slot moved)."""
+_UNSUBSCRIBE_SECONDS = 0.25
+"""Stop channels without waiters are unsubscribed together, at most this often while stop messages flow."""
 
 
 def _ms(seconds: float) -> int:
@@ -137,11 +140,14 @@ class RedisRunRegistry:
         return held
 
     async def release(self, conversation_id: str, run_id: str) -> None:
-        # Two slots (the conversation's leases, the run's stop request), both at once; see the module docstring.
+        stopreq = self._keys.run(run_id, "stopreq")
         with unavailable("run registry"):
+            if not self._cluster:  # one node: the stop request goes in the same call
+                await self._release([*self._lease_keys(conversation_id), stopreq], [run_id])
+                return
+            # Two slots (the conversation's leases, the run's stop request), both at once; see the module docstring.
             await asyncio.gather(
-                self._release(self._lease_keys(conversation_id), [run_id]),
-                self._redis.delete(self._keys.run(run_id, "stopreq")),
+                self._release(self._lease_keys(conversation_id), [run_id]), self._redis.delete(stopreq)
             )
 
     async def active(self, conversation_id: str) -> str | None:
@@ -235,10 +241,17 @@ class RedisRunRegistry:
         pubsub = self._pubsub
         assert pubsub is not None
         delay = 0.05
+        loop = asyncio.get_running_loop()
+        flushed = loop.time()
         while True:
             try:
                 message = await pubsub.get_message(timeout=1.0)
-                if self._unsubscribe:
+                # Unsubscribes go out together, at most every `_UNSUBSCRIBE_SECONDS` while messages flow (or
+                # once the connection is quiet): one UNSUBSCRIBE per run was a round trip per run. A channel
+                # kept a little longer costs nothing: a stop on it finds no waiter, and a new waiter for it
+                # finds it subscribed still (and takes it out of `_unsubscribe`).
+                if self._unsubscribe and (message is None or loop.time() - flushed >= _UNSUBSCRIBE_SECONDS):
+                    flushed = loop.time()
                     await self._flush_unsubscribes(pubsub)
             except RedisError as exc:  # connection lost: redis-py reconnects and re-subscribes on the next read
                 _log.warning("stop channel connection failed (%s); retrying in %.2fs", exc, delay)

@@ -17,15 +17,27 @@ __all__ = ["MemoryStreamBuffer"]
 
 
 class _Stream:
-    __slots__ = ("changed", "done", "expires_at", "frames", "run_id")
+    __slots__ = ("done", "expires_at", "frames", "run_id", "waiters")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.frames: list[bytes] = []
         self.done = False
         self.expires_at: float | None = None
-        # Replaced on every append: readers wait on the event they saw, so none misses a wake-up.
-        self.changed = asyncio.Event()
+        # One future per blocked reader, woken (and dropped) by the next change: no Event, task or
+        # `wait_for` per read, which was most of a paced frame's reading cost (`bench/frame_cost.py`).
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class MemoryStreamBuffer:
@@ -58,7 +70,7 @@ class MemoryStreamBuffer:
         old = self._streams.get(stream_id)
         self._streams[stream_id] = _Stream(run_id)
         if old is not None:
-            old.changed.set()
+            old.wake()
 
     async def append(
         self, stream_id: str, frames: Sequence[bytes], *, final: bool = False, run_id: str | None = None
@@ -71,8 +83,8 @@ class MemoryStreamBuffer:
             stream.done = True
             stream.expires_at = self._clock() + self.ttl
             self._ended.append((stream.expires_at, stream_id, stream))
-        event, stream.changed = stream.changed, asyncio.Event()
-        event.set()
+        if stream.waiters:
+            stream.wake()
 
     async def read(self, stream_id: str, after: str | None, *, block: float = 0.0) -> ReadResult | None:
         start = _parse(after)
@@ -80,9 +92,17 @@ class MemoryStreamBuffer:
         if stream is None:
             return None
         if start >= len(stream.frames) and not stream.done and block > 0:
-            waiter = stream.changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), block)
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            stream.waiters.append(waiter)
+            timer = loop.call_later(block, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                if stream.waiters:  # timed out or cancelled, not woken: forget it
+                    with contextlib.suppress(ValueError):
+                        stream.waiters.remove(waiter)
             if self._streams.get(stream_id) is not stream:
                 return None  # deleted or replaced by a new run while we waited
         frames = stream.frames
@@ -96,7 +116,7 @@ class MemoryStreamBuffer:
     async def delete(self, stream_id: str) -> None:
         stream = self._streams.pop(stream_id, None)
         if stream is not None:
-            stream.changed.set()
+            stream.wake()
 
     async def ping(self) -> None:
         return None

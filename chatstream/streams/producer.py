@@ -27,10 +27,14 @@ class StreamWriter:
         self._batched = batched
         self._window = window
         self._pending: list[bytes] = []
-        self._wake = asyncio.Event()
+        # The flusher waits on one future at a time: `_idle` for the next frame, `_pause` for the window (only
+        # close() cuts that one short). Plain futures: an Event and `asyncio.wait` per batch cost more than
+        # the rest of a paced frame's write (`bench/frame_cost.py`).
+        self._idle: asyncio.Future[None] | None = None
+        self._pause: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
-        self._closing = asyncio.Event()
+        self._closing = False
         self.writes = 0
         """Buffer writes made, for the benchmark's writes-per-token figure."""
 
@@ -45,26 +49,35 @@ class StreamWriter:
         self._pending.append(frame)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush:{self._stream_id}")
-        self._wake.set()
+        elif self._idle is not None:
+            _resolve(self._idle)
 
     async def _flush_loop(self) -> None:
-        closing = asyncio.ensure_future(self._closing.wait())  # one waiter for the whole loop
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._closing.is_set():
+                if not self._pending and not self._closing:
+                    self._idle = loop.create_future()
+                    try:
+                        await self._idle
+                    finally:
+                        self._idle = None
+                if self._closing:
                     return  # close() writes what is pending together with the final frames
                 batch, self._pending = self._pending, []
                 self.writes += 1
                 await self._append(batch)
-                if self._window and not self._closing.is_set():
+                if self._window and not self._closing:
                     # Let frames accumulate; close() cuts the wait short.
-                    await asyncio.wait((closing,), timeout=self._window)
+                    self._pause = loop.create_future()
+                    timer = loop.call_later(self._window, _resolve, self._pause)
+                    try:
+                        await self._pause
+                    finally:
+                        timer.cancel()
+                        self._pause = None
         except Exception as exc:  # noqa: BLE001 - surfaced to the producer on its next write or at close
             self._failure = exc
-        finally:
-            closing.cancel()
 
     async def close(self, final: Sequence[bytes]) -> None:
         """Write what is pending plus `final` frames, in order, ending the stream.
@@ -73,8 +86,10 @@ class StreamWriter:
         stop and awaited.
         """
         if self._flusher is not None:
-            self._closing.set()
-            self._wake.set()
+            self._closing = True
+            for waiting in (self._idle, self._pause):
+                if waiting is not None:
+                    _resolve(waiting)
             await self._flusher
             self._flusher = None
         if self._failure is not None:
@@ -90,3 +105,8 @@ class StreamWriter:
             # The stream was deleted with its conversation (or taken over): the run ends like any refused
             # write, not as an internal error with a traceback.
             raise StreamGoneError("the stream was deleted or taken over by another run") from exc
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
