@@ -15,7 +15,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from chatstream.api.conversations import MAX_TITLE, _int_param
+from chatstream.api.conversations import MAX_TITLE, message_page
 from chatstream.api.deps import PrincipalDep, ServicesDep, read_body
 from chatstream.api.openapi import documented
 from chatstream.api.schemas import check_id, decode_body
@@ -103,17 +103,7 @@ async def list_chat_messages(
     """The chat's most recent `limit` messages (before `before`), oldest first; `hasMore` says whether older
     ones remain. Owner only (a public chat can be read by anyone authenticated), 404 for an unknown chat."""
     check_id(chat_id, "chatId")
-    query = request.query_params
-    limit = _int_param(query.get("limit"), "limit", default=50, low=1, high=100)
-    before = query.get("before") or None
-    check_id(before, "before")
-    await chat_services.runs.owned_conversation(chat_principal, chat_id, write=False)
-    store = chat_services.store
-    if before is not None and await store.get_message(chat_id, before) is None:
-        raise BadRequestError(f"unknown message {before!r} in this chat")
-    found = await store.list_messages(chat_id, limit=limit + 1, before=before)
-    more = len(found) > limit
-    messages = found[1:] if more else found
+    messages, more = await message_page(request, chat_services, chat_principal, chat_id, "chat")
     return {"chatId": chat_id, "messages": [message_view(m) for m in messages], "hasMore": more}
 
 

@@ -11,11 +11,11 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from chatstream.api.chat import delete_conversation_cascade, start_and_respond
-from chatstream.api.deps import PrincipalDep, ServicesDep, read_body, refuse_bots
+from chatstream.api.deps import PrincipalDep, Services, ServicesDep, read_body, refuse_bots
 from chatstream.api.openapi import documented
 from chatstream.api.schemas import check_id, decode_body, parse_json
 from chatstream.errors import BadRequestError
-from chatstream.models import ChatRequest, Visibility
+from chatstream.models import ChatRequest, Message, Principal, Visibility
 
 __all__ = ["routes"]
 
@@ -82,18 +82,27 @@ async def list_messages(
     if not conversation_id:
         raise BadRequestError("conversationId is required")
     check_id(conversation_id, "conversationId")
+    messages, more = await message_page(request, chat_services, chat_principal, conversation_id, "conversation")
+    return {"conversationId": conversation_id, "messages": msgspec.to_builtins(messages), "hasMore": more}
+
+
+async def message_page(
+    request: Request[Any, Any, Any], services: Services, principal: Principal, conversation_id: str, noun: str
+) -> tuple[list[Message], bool]:
+    """The page of messages `limit` and `before` (query parameters) ask for, of a conversation the caller may
+    read: the most recent `limit` before `before`, oldest first, and whether older ones remain. `noun` names
+    the conversation in the 400 for an unknown `before` ("conversation", "chat")."""
     limit = _int_param(request.query_params.get("limit"), "limit", default=50, low=1, high=100)
     before = request.query_params.get("before") or None
     check_id(before, "before")
-    await chat_services.runs.owned_conversation(chat_principal, conversation_id, write=False)
-    store = chat_services.store
+    await services.runs.owned_conversation(principal, conversation_id, write=False)
+    store = services.store
     if before is not None and await store.get_message(conversation_id, before) is None:
-        raise BadRequestError(f"unknown message {before!r} in this conversation")
-    # The most recent `limit` (before `before`), oldest first; one more tells whether older ones remain.
+        raise BadRequestError(f"unknown message {before!r} in this {noun}")
+    # One more than asked for tells whether older ones remain.
     found = await store.list_messages(conversation_id, limit=limit + 1, before=before)
     more = len(found) > limit
-    messages = found[1:] if more else found
-    return {"conversationId": conversation_id, "messages": msgspec.to_builtins(messages), "hasMore": more}
+    return (found[1:] if more else found), more
 
 
 class ConversationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
