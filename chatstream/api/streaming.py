@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Response
+from litestar.enums import MediaType
 from litestar.response import Stream
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.utils.helpers import get_enum_string_value
 
 from chatstream.errors import AppError
 from chatstream.protocol.chunks import (
@@ -35,12 +40,120 @@ from chatstream.protocol.sse import PING, UI_STREAM_HEADERS
 from chatstream.streams.reader import StreamHandoffError, follow
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
+
+    from litestar import Request
+    from litestar.background_tasks import BackgroundTask, BackgroundTasks
+    from litestar.datastructures.cookie import Cookie
+    from litestar.response.base import ASGIResponse
+    from litestar.types import HTTPResponseBodyEvent, Receive, ReceiveMessage, Send, TypeEncodersMap
 
     from chatstream.api.deps import Services
     from chatstream.models import Message
 
-__all__ = ["collect_answer", "sse_response", "stored_chunks", "stored_response"]
+__all__ = ["EventStream", "collect_answer", "sse_response", "stored_chunks", "stored_response"]
+
+_LAST_BODY: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+class EventStream(Stream):
+    """Litestar's `Stream` for an SSE body, sent by `_ASGIEventStream` (below). The route's signature, the
+    OpenAPI document and the headers, cookies and status Litestar adds are as for `Stream`."""
+
+    __slots__ = ()
+
+    def to_asgi_response(
+        self,
+        app: Any,
+        request: Request[Any, Any, Any],
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> ASGIResponse:
+        # As `Stream.to_asgi_response`, with our ASGI response (the iterator is always an async iterator).
+        return _ASGIEventStream(
+            background=self.background or background,
+            content_length=0,
+            cookies=self.cookies if cookies is None else itertools.chain(self.cookies, cookies),
+            encoded_headers=encoded_headers,
+            encoding=self.encoding,
+            headers={**headers, **self.headers} if headers is not None else self.headers,
+            is_head_response=is_head_response,
+            iterator=self.iterator,  # type: ignore[arg-type]
+            media_type=get_enum_string_value(media_type or self.media_type or MediaType.JSON),
+            status_code=self.status_code or status_code,
+        )
+
+
+class _ASGIEventStream(ASGIStreamingResponse):
+    """Sends the body in the handler's own task, and a client's disconnect cancels it.
+
+    Litestar's streaming response runs an anyio task group per response (a task for the body, one listening for
+    the disconnect, cancel scopes around both): about 5% of a run start's CPU (`bench/run_start.py`). Here one
+    future waits for `receive()`, and a disconnect cancels this task, which then ends quietly. Every body message
+    is a `bytes` frame from `_body`, sent as it is.
+    """
+
+    __slots__ = ()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watch = _DisconnectWatch(task, receive)
+        try:
+            async for chunk in self.iterator:
+                event: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
+                await send(event)
+            watch.stop()  # a server may answer `receive()` with a disconnect once the response is complete
+            await send(_LAST_BODY)
+        except asyncio.CancelledError:
+            if watch.disconnected and task.uncancel() == 0:
+                return  # our own cancellation: the client left
+            raise
+        finally:
+            watch.stop()
+
+
+class _DisconnectWatch:
+    """Cancels `task` when `receive()` says the client disconnected; `stop()` before the task goes on alone."""
+
+    __slots__ = ("_future", "_receive", "_task", "disconnected")
+
+    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
+        self._task = task
+        self._receive = receive
+        self.disconnected = False
+        self._future: asyncio.Future[ReceiveMessage] | None = None
+        self._listen()
+
+    def _listen(self) -> None:
+        self._future = asyncio.ensure_future(self._receive())
+        self._future.add_done_callback(self._received)
+
+    def _received(self, future: asyncio.Future[ReceiveMessage]) -> None:
+        if future is not self._future:
+            return  # stopped meanwhile
+        if future.cancelled() or future.exception() is not None:
+            self._future = None  # nothing more to learn from `receive`: the body goes on until it ends
+            return
+        if future.result()["type"] == "http.disconnect":
+            self._future = None
+            self.disconnected = True
+            self._task.cancel()
+        else:
+            self._listen()  # a message we do not use (the request body was read before the response)
+
+    def stop(self) -> None:
+        future, self._future = self._future, None
+        if future is not None and not future.done():
+            future.cancel()
+
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no hop-by-hop headers: WSGI hosts
 
@@ -91,7 +204,7 @@ def sse_response(
     """Stream a conversation's buffer from `after` (None: the start) until its end."""
     dialect = dialect or UIDialect()
     base = UI_STREAM_HEADERS if isinstance(dialect, UIDialect) else _SSE_HEADERS
-    return Stream(
+    return EventStream(
         content=_body(services, stream_id, run_id, after, dialect),
         media_type="text/event-stream",
         headers={**base, **(headers or {})},

@@ -211,3 +211,28 @@ async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
     assert ready.json()["status"] == "ready"
     metrics = (await http.get("/metrics")).text
     assert "chat_active_runs" in metrics
+
+
+async def test_a_client_that_leaves_ends_its_reader_and_the_server_logs_no_error() -> None:
+    """The response notices the disconnect (`api/streaming.py`): its reader stops renewing the run's read mark,
+    so with `CHAT_ABANDON_AFTER_SECONDS` the unread run is stopped long before its end; a reader that went on
+    reading into the void would have kept it going for the whole 8 s."""
+    with ServerProcess({"CHAT_ABANDON_AFTER_SECONDS": "1", "CHAT_TITLE_GENERATION": "false"}) as proc:
+        async with httpx.AsyncClient(base_url=proc.url, headers=AUTH, timeout=10) as http:
+            started = time.monotonic()
+            thread, first = await read_some(http, slow(400, 20), 5)
+            assert [f.type for f in first[:1]] == ["start"]
+            answer: dict[str, Any] = {}
+            while time.monotonic() - started < 5:
+                r = await http.get("/api/chat/messages", params={"conversationId": thread})
+                messages = r.json()["messages"]
+                if messages[-1]["role"] == "assistant":
+                    answer = messages[-1]
+                    break
+                await asyncio.sleep(0.1)
+            assert answer.get("finishReason") == "interrupted", answer
+            # A stream that is read to its end on the same server still ends normally.
+            r = await http.post("/api/chat", json=slow(5, 0))
+            assert parse_frames(r.text)[-2].data["finishReason"] == "stop"
+    log = proc.log.read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log
