@@ -118,6 +118,11 @@ def sdk_errors(provider: str, sdk: SdkExceptions) -> Iterator[None]:
         ) from exc
     # The timeout classes subclass the connection ones: timeouts first.
     except (sdk.timeout, httpx2.TimeoutException) as exc:
+        refused = _aiohttp_connection_error(exc)
+        if refused is not None:
+            raise ProviderResponseError(
+                f"connection to {provider} failed: {type(refused).__name__}", provider=provider, retryable=True
+            ) from exc
         raise ProviderTimeoutError(f"{provider} timed out", provider=provider, retryable=True) from exc
     except (sdk.connection, httpx2.TransportError) as exc:
         raise ProviderResponseError(
@@ -125,6 +130,17 @@ def sdk_errors(provider: str, sdk: SdkExceptions) -> Iterator[None]:
         ) from exc
     except sdk.base as exc:
         raise ProviderResponseError(f"{provider} failed: {exc}", provider=provider) from exc
+
+
+def _aiohttp_connection_error(exc: BaseException) -> BaseException | None:
+    """The aiohttp error under a "timeout" that was none: the SDKs' aiohttp transport maps every
+    `ClientConnectionError` (a refused connection, a reset) to httpx2's `ConnectTimeout`."""
+    cause = exc.__cause__
+    while cause is not None:
+        if type(cause).__module__.startswith("aiohttp"):
+            return None if isinstance(cause, TimeoutError) else cause
+        cause = cause.__cause__
+    return None
 
 
 def error_detail(body: object, fallback: str) -> str:

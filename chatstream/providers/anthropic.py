@@ -24,7 +24,7 @@ from chatstream.providers._anthropic_wire import (
     build_tools,
 )
 from chatstream.providers._retry import RetryPolicy, stream_with_retries
-from chatstream.providers._sdk_post import SdkPost, body_chunks
+from chatstream.providers._sdk_post import SdkPost
 from chatstream.providers._sse import SSEDecoder
 from chatstream.providers._upstream_errors import SdkExceptions, error_for_status, sdk_errors
 from chatstream.providers.base import ModelFinish, ModelText, ModelToolCall, ModelToolCallDelta, ModelToolCallStart
@@ -131,7 +131,7 @@ class AnthropicProvider:
             # params transform of `messages.create`); the SDK's client sends it and raises its status errors.
             response = await self._post.send(body)
             try:
-                async for raw in body_chunks(response):
+                async for raw in response:
                     for name, data in decoder.feed(raw):
                         if stopped:
                             continue

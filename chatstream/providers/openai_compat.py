@@ -17,7 +17,7 @@ from openai._models import FinalRequestOptions
 from chatstream.errors import ProviderError, ProviderResponseError
 from chatstream.providers._openai_wire import ChatChunk, ChunkState, build_messages, build_tools, decode_chunk
 from chatstream.providers._retry import RetryPolicy, stream_with_retries
-from chatstream.providers._sdk_post import SdkPost, body_chunks
+from chatstream.providers._sdk_post import SdkPost
 from chatstream.providers._sse import SSEDecoder
 from chatstream.providers._upstream_errors import SdkExceptions, error_for_status, sdk_errors
 
@@ -103,7 +103,7 @@ class OpenAICompatProvider:
             # client sends it, and a status error is the SDK's.
             response = await self._post.send(body)
             try:
-                async for raw in body_chunks(response):
+                async for raw in response:
                     for _event, data in decoder.feed(raw):
                         if done:
                             continue

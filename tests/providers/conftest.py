@@ -16,7 +16,7 @@ from chatstream.models import Message, MessagePart
 from chatstream.providers._retry import RetryPolicy
 from chatstream.providers.base import ModelEvent, Provider, ProviderRequest
 from chatstream.providers.catalog import CATALOG
-from chatstream.providers.setup import build_registry
+from chatstream.providers.setup import build_registry, new_http_client
 from chatstream.settings import ProviderSettings, Secret, Settings
 from tests.fakes.upstream import FakeUpstream
 
@@ -40,9 +40,12 @@ def ns(fake: FakeUpstream) -> str:
     return fake.namespace()
 
 
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient() as client:
+@pytest.fixture(params=["httpx2", "aiohttp"])
+async def http_client(request: pytest.FixtureRequest) -> AsyncIterator[httpx2.AsyncClient]:
+    """Both ways a request goes out (`providers/_sdk_post.py`): through httpx2's own transport (a host's
+    client), and straight to aiohttp through the SDKs' aiohttp client (the production one)."""
+    client = httpx2.AsyncClient() if request.param == "httpx2" else new_http_client(Settings())
+    async with client:
         yield client
 
 

@@ -7,6 +7,7 @@ top-level keys by its parameter list, we by our mapping)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +58,10 @@ HISTORY = (
 class Capture:
     """A raw HTTP/1.1 server on 127.0.0.1: records each request's head and body as received, answers `sse`."""
 
-    def __init__(self, sse: bytes) -> None:
+    def __init__(self, sse: bytes, *, first_sets: bytes = b"") -> None:
         self.sse = sse
+        self.first_sets = first_sets
+        """A `set-cookie` header line for the first answer (an upstream behind Cloudflare sets one)."""
         self.requests: list[tuple[bytes, bytes]] = []
         self.server: asyncio.Server | None = None
 
@@ -72,8 +75,10 @@ class Capture:
                     if line.lower().startswith(b"content-length:")
                 )
                 self.requests.append((head, await reader.readexactly(length)))
+                cookie = self.first_sets if len(self.requests) == 1 else b""
                 writer.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                    + cookie
                     + f"content-length: {len(self.sse)}\r\n\r\n".encode()
                     + self.sse
                 )
@@ -173,3 +178,39 @@ async def test_anthropic_request_is_the_sdks_own(http_client: httpx2.AsyncClient
     assert lines[0] == b"POST /v1/messages HTTP/1.1"
     names = {line.split(b":")[0].lower() for line in lines[1:] if line}
     assert {b"authorization", b"anthropic-version", b"content-type", b"x-stainless-retry-count"} <= names
+
+
+async def test_a_cookie_the_upstream_set_goes_back_as_the_sdk_sends_it(http_client: httpx2.AsyncClient) -> None:
+    """httpx2 keeps the cookies an upstream sets in the client's jar and sends them back: so does the aiohttp
+    path, in the same place among the headers."""
+    async with Capture(OPENAI_SSE, first_sets=b"set-cookie: __cf_bm=abc123; Path=/; HttpOnly\r\n") as capture:
+        settings = Settings(providers={"openai": ProviderSettings(api_key=Secret(KEY), base_url=f"{capture.url}/v1")})
+        provider = build_registry(settings, http_client=http_client).get("openai")
+        req = request(*HISTORY, model="gpt-4o")
+
+        async def ours() -> None:
+            await collect(provider, req)
+
+        await _twice(capture, ours)
+        sdk = openai.AsyncOpenAI(
+            api_key=KEY,
+            base_url=f"{capture.url}/v1",
+            timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
+            max_retries=0,
+            http_client=http_client,
+        )
+        async with sdk.chat.completions.with_streaming_response.create(**provider.request_body(req)) as response:  # type: ignore[attr-defined]
+            await response.read()
+    (first, _), (second, _), (theirs, _) = capture.requests
+    assert b"cookie:" not in first.lower()
+    assert b"\r\ncookie: __cf_bm=abc123\r\n" in second
+    assert second == theirs
+
+
+async def test_a_compressed_stream_is_decoded(http_client: httpx2.AsyncClient) -> None:
+    """The SDK asks for gzip (`accept-encoding`); an upstream that uses it is decoded as httpx2 decodes it."""
+    async with Capture(gzip.compress(OPENAI_SSE), first_sets=b"content-encoding: gzip\r\n") as capture:
+        settings = Settings(providers={"openai": ProviderSettings(api_key=Secret(KEY), base_url=f"{capture.url}/v1")})
+        provider = build_registry(settings, http_client=http_client).get("openai")
+        events = await collect(provider, request(*HISTORY, model="gpt-4o"))
+    assert "".join(getattr(e, "text", "") for e in events) == "hi"
