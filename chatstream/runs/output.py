@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chatstream.models import Usage
-from chatstream.protocol.chunks import Chunk, ReasoningEnd, SourceUrl, TextEnd, encode_chunk
+from chatstream.protocol.chunks import (
+    Chunk,
+    DataConversation,
+    ReasoningEnd,
+    SourceUrl,
+    Start,
+    StartStep,
+    TextEnd,
+    encode_chunk,
+)
 from chatstream.runs.assembly import ChunkAssembler
 from chatstream.runs.persist import close_stream
 from chatstream.streams.producer import StreamWriter
@@ -23,6 +32,9 @@ if TYPE_CHECKING:
     from chatstream.streams.base import StreamBuffer
 
 __all__ = ["RunOutput"]
+
+_PREAMBLE = (Start, DataConversation, StartStep)
+"""What a run writes before its content: nothing a reader waits for, so it rides with the first token."""
 
 
 class RunOutput:
@@ -61,9 +73,10 @@ class RunOutput:
         self._cited = {p.url for p in builder.parts if p.type == "source-url" and p.url}
 
     async def write(self, chunk: Chunk) -> None:
-        """Fold `chunk` into the message and write it to the stream (encoded once)."""
+        """Fold `chunk` into the message and write it to the stream (encoded once). A frame with no content
+        waits briefly for the content that follows (`StreamWriter`'s `defer`)."""
         self._fold.apply(chunk)
-        await self._writer.write(encode_chunk(chunk))
+        await self._writer.write(encode_chunk(chunk), defer=isinstance(chunk, _PREAMBLE))
 
     # -- what is open ----------------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 Batching is Nagle-like: a frame written while no write is in flight goes out at once (no added latency
 to the first token), and frames that arrive while a write is in flight, or within `window` seconds after
 it, ride together in the next one. With the memory buffer every frame is appended at once.
+
+A frame written with `defer=True` (a run's `start`, `start-step`: frames with no content) does not start a
+write itself: it waits, at most `defer_window` seconds, for the next frame that does, and goes out with it.
+A run's first token then leaves in the stream's first write, where it used to queue behind two writes of
+preamble (and each run start saves a round trip).
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ __all__ = ["StreamWriter"]
 
 
 class StreamWriter:
-    def __init__(self, buffer: StreamBuffer, stream_id: str, *, batched: bool, window: float = 0.0) -> None:
+    def __init__(
+        self, buffer: StreamBuffer, stream_id: str, *, batched: bool, window: float = 0.0, defer_window: float = 0.025
+    ) -> None:
         self._buffer = buffer
         self._stream_id = stream_id
         self._batched = batched
         self._window = window
+        self._defer_window = defer_window
+        self._deferred: asyncio.TimerHandle | None = None
+        """Set while deferred frames wait in `_pending` for a frame that starts the write."""
         self._pending: list[bytes] = []
         # The flusher waits on one future at a time: `_idle` for the next frame, `_pause` for the window (only
         # close() cuts that one short). Plain futures: an Event and `asyncio.wait` per batch cost more than
@@ -38,8 +48,9 @@ class StreamWriter:
         self.writes = 0
         """Buffer writes made, for the benchmark's writes-per-token figure."""
 
-    async def write(self, frame: bytes) -> None:
-        """Queue one encoded frame; with an unbatched buffer, append it now."""
+    async def write(self, frame: bytes, *, defer: bool = False) -> None:
+        """Queue one encoded frame; with an unbatched buffer, append it now. `defer`: let it wait (up to
+        `defer_window`) for the next frame written without it."""
         if self._failure is not None:
             raise self._failure
         if not self._batched:
@@ -47,6 +58,17 @@ class StreamWriter:
             await self._append((frame,))
             return
         self._pending.append(frame)
+        if defer:
+            if self._deferred is None and (self._flusher is None or self._idle is not None):
+                self._deferred = asyncio.get_running_loop().call_later(self._defer_window, self._kick)
+            return
+        self._kick()
+
+    def _kick(self) -> None:
+        """Have the pending frames written: start the flusher, or wake it (a write in flight takes them next)."""
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush:{self._stream_id}")
         elif self._idle is not None:
@@ -85,6 +107,9 @@ class StreamWriter:
         The flusher is never cancelled mid-append (that could lose or repeat a batch): it is asked to
         stop and awaited.
         """
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         if self._flusher is not None:
             self._closing = True
             for waiting in (self._idle, self._pause):

@@ -15,6 +15,7 @@ its cursor, to an instance that stays.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -80,6 +81,7 @@ async def follow(
     every third of it while this reader follows (`RunRegistry.touch_reader`).
     """
     cursor = after
+    task = asyncio.current_task()
     last_sent = time.monotonic()
     block = min(poll, ping_interval)
     touched = -float("inf")
@@ -93,6 +95,11 @@ async def follow(
             except AppError as exc:  # the worst case is a run stopped early; never the reader's end
                 log.warning("could not mark run %s as read: %s", run_id, exc.message)
         result = await buffer.read(stream_id, cursor, block=block)
+        if task is not None and task.cancelling():
+            # redis-py's own `wait_for` (Python 3.11, gh-86296) can drop a cancel() that lands as a command
+            # completes: a reader cancelled by its client's disconnect, or by a timeout, would read on to the
+            # stream's end. Nothing here catches a cancel to go on, so a pending one is honoured.
+            raise asyncio.CancelledError
         if result is None:
             raise StreamGoneError("the stream expired or was deleted")
         if result.entries:

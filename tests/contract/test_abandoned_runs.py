@@ -133,7 +133,8 @@ async def test_a_resume_within_the_window_keeps_it_going(env: Env) -> None:
     # seen it abandoned.
     run_id, task = await instances.start("c-resume", tokens=100)
     first, cursor = await instances.read("c-resume", run_id, seconds=0.6)
-    assert cursor is not None and not any(isinstance(c, Finish) for c in first)
+    assert cursor is not None
+    assert not any(isinstance(c, Finish) for c in first), [c for c in first if isinstance(c, Finish)]
     # The tab reconnects well within the window. The mark was last renewed up to a third of a window before
     # the first read ended; what is left of the window must also cover the reconnect on a loaded machine.
     await asyncio.sleep(WINDOW * 0.3)

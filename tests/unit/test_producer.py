@@ -70,3 +70,41 @@ async def test_close_never_cancels_an_append_in_flight() -> None:
     result = await buffer.read("s", None)
     assert result is not None
     assert [e.data for e in result.entries] == [str(i).encode() for i in range(10)] + [b"end"]
+
+
+async def test_deferred_frames_ride_with_the_next_frame() -> None:
+    """A run's preamble (`defer=True`) starts no write: its first token goes out in the stream's first write."""
+    buffer = SlowBuffer()
+    await buffer.create("s", "r")
+    writer = StreamWriter(buffer, "s", batched=True, defer_window=5.0)
+    await writer.write(b"start", defer=True)
+    await writer.write(b"start-step", defer=True)
+    await asyncio.sleep(0.02)
+    assert buffer.batches == []  # nothing written yet, well past an append's time
+    await writer.write(b"token")
+    await asyncio.sleep(0)
+    assert buffer.batches == [3]
+    await writer.close([b"end"])
+    result = await buffer.read("s", None)
+    assert result is not None and result.done
+    assert [e.data for e in result.entries] == [b"start", b"start-step", b"token", b"end"]
+
+
+async def test_deferred_frames_go_out_alone_after_the_window() -> None:
+    """When no content follows (a model slow to its first token), the preamble goes out after `defer_window`."""
+    buffer = SlowBuffer()
+    await buffer.create("s", "r")
+    writer = StreamWriter(buffer, "s", batched=True, defer_window=0.03)
+    await writer.write(b"start", defer=True)
+    await asyncio.sleep(0.01)
+    assert buffer.batches == []
+    await asyncio.sleep(0.05)
+    assert buffer.batches == [1]
+    result = await buffer.read("s", None)
+    assert result is not None and [e.data for e in result.entries] == [b"start"]
+    # Deferred while a write is idle again: the same; and close() writes whatever still waits, in order.
+    await writer.write(b"start-step", defer=True)
+    await writer.close([b"end"])
+    result = await buffer.read("s", None)
+    assert result is not None and result.done
+    assert [e.data for e in result.entries] == [b"start", b"start-step", b"end"]

@@ -4,6 +4,7 @@ first reader to see it has the answer stored; a draining instance hands remote r
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,29 @@ async def test_a_failing_recovery_still_ends_the_reader_with_the_error() -> None
     with pytest.raises(ProducerLostError):
         async for _ in follow(buffer, registry, "c", "run-1", None, ping_interval=10, poll=0.02, on_lost=on_lost):
             pass
+
+
+class SwallowingBuffer(MemoryStreamBuffer):
+    """A buffer whose blocked read drops a cancel() and returns normally, as redis-py's own `wait_for` can on
+    Python 3.11 (gh-86296) when the cancel lands as a command completes."""
+
+    async def read(self, stream_id: str, after: str | None, *, block: float = 0.0) -> Any:
+        try:
+            return await super().read(stream_id, after, block=block)
+        except asyncio.CancelledError:
+            return await super().read(stream_id, after)
+
+
+async def test_a_cancel_the_buffer_dropped_still_ends_the_reader() -> None:
+    """A reader cancelled by its client's disconnect (or a timeout) stops, even when the buffer swallowed the
+    cancel: it would otherwise read on to the end of the stream."""
+    buffer, registry = SwallowingBuffer(), MemoryRunRegistry()
+    await buffer.create("c", "run-1")
+    await buffer.append("c", [b"a"])
+    reader = asyncio.create_task(_read_all(buffer, registry, local=True))
+    await asyncio.sleep(0.05)  # blocked in a read
+    reader.cancel()
+    await asyncio.sleep(0.05)
+    await buffer.append("c", [b"b"], final=True)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(reader, 2)
