@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -213,11 +214,18 @@ async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
     assert "chat_active_runs" in metrics
 
 
-async def test_a_client_that_leaves_ends_its_reader_and_the_server_logs_no_error() -> None:
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_client_that_leaves_ends_its_reader_and_the_server_logs_no_error(backend: str) -> None:
     """The response notices the disconnect (`api/streaming.py`): its reader stops renewing the run's read mark,
     so with `CHAT_ABANDON_AFTER_SECONDS` the unread run is stopped long before its end; a reader that went on
     reading into the void would have kept it going for the whole 8 s."""
-    with ServerProcess({"CHAT_ABANDON_AFTER_SECONDS": "1", "CHAT_TITLE_GENERATION": "false"}) as proc:
+    env = {"CHAT_ABANDON_AFTER_SECONDS": "1", "CHAT_TITLE_GENERATION": "false"}
+    if backend == "redis":
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            pytest.skip("REDIS_URL is not set")
+        env |= {"REDIS_URL": url, "CHAT_REDIS_PREFIX": f"leaves{time.monotonic_ns()}"}
+    with ServerProcess(env) as proc:
         async with httpx.AsyncClient(base_url=proc.url, headers=AUTH, timeout=10) as http:
             started = time.monotonic()
             thread, first = await read_some(http, slow(400, 20), 5)
