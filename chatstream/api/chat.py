@@ -14,6 +14,7 @@ from chatstream.api.openapi import documented
 from chatstream.api.schemas import ApproveBody, Seed003Body, _convert, check_id, parse_chat_body, parse_json
 from chatstream.api.streaming import collect_answer, sse_response, stored_response
 from chatstream.errors import BadRequestError, ForbiddenError, NotFoundError, ShuttingDownError
+from chatstream.limits.client_ip import client_ip as resolve_client_ip
 from chatstream.models import (
     ApprovalDecision,
     ChatRequest,
@@ -34,9 +35,7 @@ def client_ip(request: Request[Any, Any, Any], services: Services) -> str:
     peer = request.client.host if request.client else "unknown"
     if services.limits is None:
         return peer
-    from chatstream.limits import client_ip as resolve
-
-    return resolve(peer, request.headers, services.settings.trusted_proxies)
+    return resolve_client_ip(peer, request.headers, services.settings.trusted_proxies)
 
 
 MAX_IDEMPOTENCY_KEY = 255

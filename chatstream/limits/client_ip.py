@@ -28,6 +28,8 @@ def client_ip(peer: str | None, headers: Mapping[str, str], trusted_proxies: Seq
         headers: request headers; looked up case-insensitively.
         trusted_proxies: IPs or CIDRs (`10.0.0.0/8`, `::1`) whose forwarding headers are believed.
     """
+    if not trusted_proxies:
+        return _peer(peer)  # nothing forwarded is believed: the peer's own address, parsed once per peer
     peer_addr = _parse(peer)
     if peer_addr is None:
         return peer or "unknown"
@@ -44,6 +46,12 @@ def client_ip(peer: str | None, headers: Mapping[str, str], trusted_proxies: Seq
         if not _trusted(addr, networks):
             break
     return str(client)
+
+
+@lru_cache(maxsize=4096)
+def _peer(peer: str | None) -> str:
+    addr = _parse(peer)
+    return (peer or "unknown") if addr is None else str(addr)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
