@@ -1,4 +1,4 @@
-"""The standalone server's JSON log lines (`CHAT_LOG_FORMAT=json`)."""
+"""The standalone server's log lines: JSON (`CHAT_LOG_FORMAT=json`) and text."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import datetime
 
-from app.server import JsonFormatter
+from app.server import JsonFormatter, TextFormatter
 
 
 def _record(msg: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
@@ -47,3 +47,12 @@ def test_a_traceback_and_an_unencodable_field_stay_on_the_one_line() -> None:
     assert out["msg"] == "failed"
     assert "ValueError: boom" in out["exc"] and "Traceback" in out["exc"]
     assert out["thing"].startswith("<object object at ")
+
+
+def test_the_text_line_is_loggings_own_with_the_time_made_once_per_second() -> None:
+    standard = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ours = TextFormatter()
+    for created in (1796152250.0, 1796152250.0004, 1796152250.9996, 1796152251.5, 1796152251.5):
+        record = logging.makeLogRecord({"msg": "run ended", "levelname": "INFO", "name": "chatstream.runs"})
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == standard.format(record)
