@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from chatstream.models import Message, MessagePart
-from chatstream.providers.base import ToolSpec
+from chatstream.providers.base import ProviderRequest, ToolSpec
 from chatstream.providers.setup import build_registry, new_http_client
 from chatstream.settings import ProviderSettings, Secret, Settings
 from tests.providers.conftest import KEY, collect, request, user
@@ -120,26 +120,33 @@ async def _twice(capture: Capture, send: Any) -> None:
     await send()
 
 
+async def _openai_ours_twice_then_the_sdks(
+    capture: Capture, http_client: httpx2.AsyncClient, req: ProviderRequest
+) -> None:
+    """Our OpenAI request twice (the second built from what the first prepared), then the SDK's typed call."""
+    settings = Settings(providers={"openai": ProviderSettings(api_key=Secret(KEY), base_url=f"{capture.url}/v1")})
+    provider = build_registry(settings, http_client=http_client).get("openai")
+
+    async def ours() -> None:
+        await collect(provider, req)
+
+    await _twice(capture, ours)
+    sdk = openai.AsyncOpenAI(
+        api_key=KEY,
+        base_url=f"{capture.url}/v1",
+        timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
+        max_retries=0,
+        http_client=http_client,
+    )
+    body = provider.request_body(req)  # type: ignore[attr-defined]
+    async with sdk.chat.completions.with_streaming_response.create(**body) as response:
+        await response.read()
+
+
 async def test_openai_compat_request_is_the_sdks_own(http_client: httpx2.AsyncClient) -> None:
     async with Capture(OPENAI_SSE) as capture:
-        settings = Settings(providers={"openai": ProviderSettings(api_key=Secret(KEY), base_url=f"{capture.url}/v1")})
-        provider = build_registry(settings, http_client=http_client).get("openai")
         req = request(*HISTORY, model="gpt-4o", system="Be brief.", tools=(WEATHER,), max_output_tokens=100)
-
-        async def ours() -> None:
-            await collect(provider, req)
-
-        await _twice(capture, ours)
-        sdk = openai.AsyncOpenAI(
-            api_key=KEY,
-            base_url=f"{capture.url}/v1",
-            timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
-            max_retries=0,
-            http_client=http_client,
-        )
-        body = provider.request_body(req)  # type: ignore[attr-defined]
-        async with sdk.chat.completions.with_streaming_response.create(**body) as response:
-            await response.read()
+        await _openai_ours_twice_then_the_sdks(capture, http_client, req)
     (first, _), (second, _), (theirs, _) = capture.requests
     assert first == second == theirs
     for mine in capture.requests[:2]:
@@ -184,23 +191,7 @@ async def test_a_cookie_the_upstream_set_goes_back_as_the_sdk_sends_it(http_clie
     """httpx2 keeps the cookies an upstream sets in the client's jar and sends them back: so does the aiohttp
     path, in the same place among the headers."""
     async with Capture(OPENAI_SSE, first_sets=b"set-cookie: __cf_bm=abc123; Path=/; HttpOnly\r\n") as capture:
-        settings = Settings(providers={"openai": ProviderSettings(api_key=Secret(KEY), base_url=f"{capture.url}/v1")})
-        provider = build_registry(settings, http_client=http_client).get("openai")
-        req = request(*HISTORY, model="gpt-4o")
-
-        async def ours() -> None:
-            await collect(provider, req)
-
-        await _twice(capture, ours)
-        sdk = openai.AsyncOpenAI(
-            api_key=KEY,
-            base_url=f"{capture.url}/v1",
-            timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
-            max_retries=0,
-            http_client=http_client,
-        )
-        async with sdk.chat.completions.with_streaming_response.create(**provider.request_body(req)) as response:  # type: ignore[attr-defined]
-            await response.read()
+        await _openai_ours_twice_then_the_sdks(capture, http_client, request(*HISTORY, model="gpt-4o"))
     (first, _), (second, _), (theirs, _) = capture.requests
     assert b"cookie:" not in first.lower()
     assert b"\r\ncookie: __cf_bm=abc123\r\n" in second
