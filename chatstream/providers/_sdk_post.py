@@ -71,7 +71,7 @@ class _Template(msgspec.Struct, frozen=True):
 class _Direct:
     """What the SDKs' `AiohttpTransport.handle_async_request` passes to aiohttp for this endpoint, computed once."""
 
-    __slots__ = ("head", "headers_type", "map_errors", "options", "session_type", "transport", "url")
+    __slots__ = ("head", "headers_type", "map_errors", "options", "session_type", "stream_type", "transport", "url")
 
     def __init__(
         self,
@@ -80,6 +80,7 @@ class _Direct:
         head: list[tuple[str, str]],
         options: dict[str, Any],
         map_errors: Callable[[], AbstractContextManager[None]],
+        stream_type: type[Any],
     ) -> None:
         from aiohttp import ClientSession
         from multidict import CIMultiDict
@@ -91,6 +92,9 @@ class _Direct:
         template's; per body, an idempotency key, the cookies and `content-length` follow, as httpx2 orders them."""
         self.options = options
         self.map_errors = map_errors
+        self.stream_type = stream_type
+        """The transport module's `AiohttpResponseStream`: an aiohttp response as httpx2's stream, as the transport
+        wraps it (its `aclose` releases the response, errors mapped)."""
         self.session_type: type[Any] = ClientSession
         self.headers_type: type[Any] = CIMultiDict
 
@@ -209,7 +213,7 @@ class SdkPost:
             and headers.get("content-encoding", "identity").lower() in ("identity", "")
         ):
             return UpstreamBody(
-                _aiohttp_chunks(response.content, direct.map_errors), _closer(response, direct.map_errors)
+                _aiohttp_chunks(response.content, direct.map_errors), direct.stream_type(response).aclose
             )
         return await self._as_httpx(template, direct, response, head, content)
 
@@ -228,7 +232,7 @@ class SdkPost:
         wrapped = httpx2.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_AiohttpStream(response, direct.map_errors),
+            stream=direct.stream_type(response),
             request=request,
             extensions=extensions,
         )
@@ -250,10 +254,12 @@ def _direct(
     transport = client._transport_for_url(request.url)
     module = sys.modules.get(type(transport).__module__)
     map_errors = getattr(module, "map_aiohttp_exceptions", None)
+    stream_type = getattr(module, "AiohttpResponseStream", None)
     hooks = client.event_hooks
     if (
         type(transport).__name__ != "AiohttpTransport"
         or map_errors is None
+        or stream_type is None
         or getattr(transport, "proxy", None) is not None
         or hooks.get("request")
         or hooks.get("response")
@@ -278,32 +284,8 @@ def _direct(
             "server_hostname": extensions.get("sni_hostname"),
         },
         map_errors=map_errors,
+        stream_type=stream_type,
     )
-
-
-def _closer(response: Any, map_errors: Callable[[], AbstractContextManager[None]]) -> Callable[[], Any]:
-    async def close() -> None:
-        with map_errors():
-            await response.__aexit__(None, None, None)
-
-    return close
-
-
-class _AiohttpStream(httpx2.AsyncByteStream):
-    """An aiohttp response's body as httpx2's stream (for the status error the SDK builds from a response)."""
-
-    def __init__(self, response: Any, map_errors: Callable[[], AbstractContextManager[None]]) -> None:
-        self._response = response
-        self._map_errors = map_errors
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with self._map_errors():
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-
-    async def aclose(self) -> None:
-        with self._map_errors():
-            await self._response.__aexit__(None, None, None)
 
 
 def _httpx_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:
