@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.processes import RssSampler, process_tree
 from bench.relay import AUTH, server_env, start_redis
 from tests.fakes.upstream import FakeUpstream
 from tests.support.server import ServerProcess, clean_environ, free_port
@@ -55,28 +56,15 @@ COLUMNS = {
 
 
 class ProcTree:
-    """A process and its descendants, read from /proc: CPU time (children's included) and resident memory."""
+    """A process and its descendants (`bench.processes.process_tree`), and their CPU time with the reaped
+    children's: a peer's helper processes that exit during a phase still count (its memory: `RssSampler`)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.pids = self._tree()
-
-    def _tree(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                    children.setdefault(ppid, []).append(int(entry.name))
-        out, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo += children.get(pid, [])
-        return out
+        self.pids = process_tree(pid)
 
     def refresh(self) -> None:
-        self.pids = self._tree()
+        self.pids = process_tree(self.pid)
 
     def cpu_s(self) -> float:
         """utime + stime, plus the reaped children's (cutime + cstime), summed over the tree."""
@@ -86,38 +74,6 @@ class ProcTree:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 ticks += sum(int(f) for f in fields[11:15])
         return ticks / CLK_TCK
-
-    def rss_kb(self) -> int:
-        total = 0
-        for pid in self.pids:
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        return total
-
-
-class RssPeak:
-    """Peak resident memory of a process tree, sampled every 0.1 s while a phase runs."""
-
-    def __init__(self, tree: ProcTree) -> None:
-        self.tree = tree
-        self.peak_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, self.tree.rss_kb())
-            self._stop.wait(0.1)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class GroupProcess:
@@ -347,7 +303,7 @@ def phase(target: Target, sc: Scenario, requests: int) -> dict[str, Any]:
     cpu_before = tree.cpu_s() if tree else 0.0
     stats_before = http_json(target.stats_url) if target.stats_url else None
     with contextlib.ExitStack() as stack:
-        rss = stack.enter_context(RssPeak(tree)) if tree else None
+        rss = stack.enter_context(RssSampler(target.pid)) if target.pid else None
         result = load(
             target,
             f"bench-tokens-{sc.tokens}",
