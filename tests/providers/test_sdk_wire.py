@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import anthropic
@@ -120,78 +121,74 @@ async def _twice(capture: Capture, send: Any) -> None:
     await send()
 
 
-async def _openai_ours_twice_then_the_sdks(
-    capture: Capture, http_client: httpx2.AsyncClient, req: ProviderRequest
+async def _ours_twice_then_the_sdks(
+    capture: Capture, http_client: httpx2.AsyncClient, name: str, base_url: str, req: ProviderRequest
 ) -> None:
-    """Our OpenAI request twice (the second built from what the first prepared), then the SDK's typed call."""
-    settings = Settings(providers={"openai": ProviderSettings(api_key=Secret(KEY), base_url=f"{capture.url}/v1")})
-    provider = build_registry(settings, http_client=http_client).get("openai")
+    """Provider `name`'s request twice (the second built from what the first prepared), then the SDK's own typed
+    call with the same body and client settings: `capture.requests` holds the three."""
+    settings = Settings(providers={name: ProviderSettings(api_key=Secret(KEY), base_url=base_url)})
+    provider = build_registry(settings, http_client=http_client).get(name)
 
     async def ours() -> None:
         await collect(provider, req)
 
     await _twice(capture, ours)
-    sdk = openai.AsyncOpenAI(
-        api_key=KEY,
-        base_url=f"{capture.url}/v1",
-        timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
-        max_retries=0,
-        http_client=http_client,
-    )
+    options: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": base_url,
+        "timeout": httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
+        "max_retries": 0,
+        "http_client": http_client,
+    }
     body = provider.request_body(req)  # type: ignore[attr-defined]
-    async with sdk.chat.completions.with_streaming_response.create(**body) as response:
+    call: AbstractAsyncContextManager[Any]  # the SDK's own streamed response, unread
+    if name == "claude":
+        call = anthropic.AsyncAnthropic(**options).messages.with_streaming_response.create(**body)
+    else:
+        call = openai.AsyncOpenAI(**options).chat.completions.with_streaming_response.create(**body)
+    async with call as response:
         await response.read()
+
+
+def _assert_ours_are_the_sdks(capture: Capture, request_line: bytes, names: set[bytes]) -> None:
+    """Our two requests and the SDK's: the same head byte for byte, the same body as JSON."""
+    (first, _), (second, _), (theirs, _) = capture.requests
+    assert first == second == theirs
+    for mine in capture.requests[:2]:
+        assert _split(mine)[1] == _split(capture.requests[2])[1]
+    lines = theirs.split(b"\r\n")
+    assert lines[0] == request_line
+    assert names <= {line.split(b":")[0].lower() for line in lines[1:] if line}
 
 
 async def test_openai_compat_request_is_the_sdks_own(http_client: httpx2.AsyncClient) -> None:
     async with Capture(OPENAI_SSE) as capture:
         req = request(*HISTORY, model="gpt-4o", system="Be brief.", tools=(WEATHER,), max_output_tokens=100)
-        await _openai_ours_twice_then_the_sdks(capture, http_client, req)
-    (first, _), (second, _), (theirs, _) = capture.requests
-    assert first == second == theirs
-    for mine in capture.requests[:2]:
-        assert _split(mine)[1] == _split(capture.requests[2])[1]
-    lines = theirs.split(b"\r\n")
-    assert lines[0] == b"POST /v1/chat/completions HTTP/1.1"
-    names = {line.split(b":")[0].lower() for line in lines[1:] if line}
-    assert {b"authorization", b"content-type", b"x-stainless-retry-count", b"user-agent"} <= names
+        await _ours_twice_then_the_sdks(capture, http_client, "openai", f"{capture.url}/v1", req)
+    _assert_ours_are_the_sdks(
+        capture,
+        b"POST /v1/chat/completions HTTP/1.1",
+        {b"authorization", b"content-type", b"x-stainless-retry-count", b"user-agent"},
+    )
 
 
 async def test_anthropic_request_is_the_sdks_own(http_client: httpx2.AsyncClient) -> None:
     async with Capture(ANTHROPIC_SSE) as capture:
-        settings = Settings(providers={"claude": ProviderSettings(api_key=Secret(KEY), base_url=capture.url)})
-        provider = build_registry(settings, http_client=http_client).get("claude")
         req = request(*HISTORY, model="claude-sonnet-4-6", system="Be brief.", tools=(WEATHER,))
-
-        async def ours() -> None:
-            await collect(provider, req)
-
-        await _twice(capture, ours)
-        sdk = anthropic.AsyncAnthropic(
-            api_key=KEY,
-            base_url=capture.url,
-            timeout=httpx2.Timeout(settings.provider_read_timeout, connect=settings.provider_connect_timeout),
-            max_retries=0,
-            http_client=http_client,
-        )
-        body = provider.request_body(req)  # type: ignore[attr-defined]
-        async with sdk.messages.with_streaming_response.create(**body) as response:
-            await response.read()
-    (first, _), (second, _), (theirs, _) = capture.requests
-    assert first == second == theirs
-    for mine in capture.requests[:2]:
-        assert _split(mine)[1] == _split(capture.requests[2])[1]
-    lines = theirs.split(b"\r\n")
-    assert lines[0] == b"POST /v1/messages HTTP/1.1"
-    names = {line.split(b":")[0].lower() for line in lines[1:] if line}
-    assert {b"authorization", b"anthropic-version", b"content-type", b"x-stainless-retry-count"} <= names
+        await _ours_twice_then_the_sdks(capture, http_client, "claude", capture.url, req)
+    _assert_ours_are_the_sdks(
+        capture,
+        b"POST /v1/messages HTTP/1.1",
+        {b"authorization", b"anthropic-version", b"content-type", b"x-stainless-retry-count"},
+    )
 
 
 async def test_a_cookie_the_upstream_set_goes_back_as_the_sdk_sends_it(http_client: httpx2.AsyncClient) -> None:
     """httpx2 keeps the cookies an upstream sets in the client's jar and sends them back: so does the aiohttp
     path, in the same place among the headers."""
     async with Capture(OPENAI_SSE, first_sets=b"set-cookie: __cf_bm=abc123; Path=/; HttpOnly\r\n") as capture:
-        await _openai_ours_twice_then_the_sdks(capture, http_client, request(*HISTORY, model="gpt-4o"))
+        req = request(*HISTORY, model="gpt-4o")
+        await _ours_twice_then_the_sdks(capture, http_client, "openai", f"{capture.url}/v1", req)
     (first, _), (second, _), (theirs, _) = capture.requests
     assert b"cookie:" not in first.lower()
     assert b"\r\ncookie: __cf_bm=abc123\r\n" in second
