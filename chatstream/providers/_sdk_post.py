@@ -180,7 +180,11 @@ class SdkPost:
         return await self._send_httpx(self.build(body, template))
 
     async def _send_httpx(self, request: httpx2.Request) -> UpstreamBody:
-        response = await self._sdk._client.send(request, stream=True)
+        return await self._streamed(await self._sdk._client.send(request, stream=True))
+
+    async def _streamed(self, response: httpx2.Response) -> UpstreamBody:
+        """A streamed response as the SDK takes it: an error status raised (the SDK's error, after reading the
+        body), else the body unread."""
         if response.status_code >= 400:
             await response.aread()
             raise self._sdk._make_status_error_from_response(response)
@@ -240,10 +244,7 @@ class SdkPost:
         if wrapped.has_redirect_location and client.follow_redirects:
             await wrapped.aclose()
             return await self._send_httpx(client._build_redirect_request(request, wrapped))
-        if wrapped.status_code >= 400:
-            await wrapped.aread()
-            raise self._sdk._make_status_error_from_response(wrapped)
-        return UpstreamBody(wrapped.aiter_bytes(), wrapped.aclose)
+        return await self._streamed(wrapped)
 
 
 def _direct(
