@@ -17,13 +17,14 @@ the JSON envelopes `{"v": 1, "r": …}` of every Redis record.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from chatstream.keys import Keys
 from chatstream.models import Document, Suggestion
 from chatstream.redis_client import load_script, unavailable
+from chatstream.store.redis import _LUA, _encode, _Record  # the same envelope and scripts package
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,18 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisDocumentStore"]
 
-_LUA = "chatstream.store.lua"
-T = TypeVar("T")
-
-
-class _Record(msgspec.Struct, Generic[T], kw_only=True):
-    """The stored envelope of every record (as `chatstream.store.redis`)."""
-
-    v: int = 1
-    r: T
-
-
-_encode = msgspec.json.Encoder().encode
 _document = msgspec.json.Decoder(_Record[Document])
 _suggestion = msgspec.json.Decoder(_Record[Suggestion])
 
