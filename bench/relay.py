@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.processes import RssSampler, commandstats, cpu_seconds, nginx, start_redis
 from tests.fakes.upstream import FakeUpstream
-from tests.support.server import ServerProcess
+from tests.support.server import Process, ServerProcess, clean_environ
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -53,7 +53,11 @@ __all__ = [  # the process helpers live in bench.processes; other benchmarks imp
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH = "Authorization: Bearer test-token"
-CONFIGS = ("memory", "redis", "redis-2-workers", "redis-2-instances-nginx")
+CONFIGS = ("floor", "floor-litestar", "memory", "redis", "redis-2-workers", "redis-2-instances-nginx")
+"""`floor` is bench/floor_app.py: a relay that does nothing but pass the upstream's bytes on, through uvicorn and
+the SDKs' aiohttp transport, in the same scenarios; the least a server on this stack can cost. `floor-litestar` is
+the same relay as the smallest Litestar app (`--framework litestar`): the floor plus Litestar's own per-request
+cost."""
 
 
 def load(
@@ -246,6 +250,14 @@ def paced_scenarios(target: Target, reference: Target, *, quick: bool, redis_url
 @contextlib.contextmanager
 def chatstream(config: str, upstream: FakeUpstream, ns: str, redis_url: str | None) -> Iterator[Target]:
     """Our server in configuration `config` (see `CONFIGS`) in front of `upstream`."""
+    if config.startswith("floor"):
+        env = {**clean_environ(), "PYTHONPATH": str(ROOT), "UPSTREAM_URL": direct(upstream, ns).url}
+        framework = "litestar" if config == "floor-litestar" else "none"
+        command = [sys.executable, "-m", "bench.floor_app", "--port", "{port}", "--framework", framework]
+        with Process(command, env=env, name="floor") as bare:
+            assert bare.proc is not None
+            yield Target(f"{bare.url}/api/chat", openai_body, [], (bare.proc.pid,))
+        return
     env = server_env(upstream, ns, redis_url)
     if config == "redis-2-instances-nginx":
         env["CHAT_TRUSTED_PROXIES"] = "127.0.0.1/32"  # nginx is the only peer, as in docker-compose.yml
@@ -264,7 +276,7 @@ def chatstream(config: str, upstream: FakeUpstream, ns: str, redis_url: str | No
 
 def run_config(config: str, quick: bool) -> list[dict[str, Any]]:
     results = []
-    redis_proc, redis_url = start_redis() if config != "memory" else (None, None)
+    redis_proc, redis_url = start_redis() if config.startswith("redis") else (None, None)
     try:
         with FakeUpstream.start(delay_ms=0) as fast, FakeUpstream.start(delay_ms=20) as paced:
             ns = fast.namespace()

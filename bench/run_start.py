@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     for config in args.config.split(","):
-        redis_proc, redis_url = start_redis() if config != "memory" else (None, None)
+        redis_proc, redis_url = start_redis() if config.startswith("redis") else (None, None)
         try:
             with FakeUpstream.start(delay_ms=0) as upstream:
                 ns = upstream.namespace()
