@@ -9,6 +9,11 @@ and touches one slot, which is what Redis Cluster requires. Where one call carri
 (a process's stream writes, lease renewals), `slot_groups` splits it by slot on a cluster and keeps it whole
 on a single Redis, and `Script.many` sends one call per group: one pipeline per node, all nodes at once.
 
+On a single Redis, the script calls that concurrent requests make in one turn of the event loop go out as one
+pipeline (`_Batcher`): a burst of run starts pays redis-py's per-call cost (a pooled connection, a write, a
+read) once per turn rather than once per call. Each call keeps its own reply or error; calls of one task stay
+in order, since a task awaits each before the next.
+
 Every Redis backend wraps its calls in `unavailable()`, so callers above the backends only ever see the
 app's error tree (STYLE §7). The client reconnects by itself: a failed connection is dropped from the pool
 and the next command opens a new one (a cluster client also re-reads the slot map), so nothing here needs
@@ -17,7 +22,9 @@ to notice that Redis came back.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
+import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -152,15 +159,98 @@ def slot_groups(client: RedisClient, items: Sequence[T], key: Callable[[T], str]
     return list(groups.values())
 
 
+class _Batcher:
+    """The script calls of one event-loop turn on a single Redis, sent together.
+
+    The first call of a turn starts the task that sends them; it runs on the next turn, so every call made
+    meanwhile (by other requests' tasks) rides with it. One call alone is sent as `EVALSHA` (redis-py loads
+    the script if Redis lost it); more go out as one pipeline, and the calls Redis answers with NOSCRIPT (it
+    restarted) are sent again once their scripts are loaded. A connection failure fails every call of the
+    batch, as it would have failed each. A caller cancelled before its turn's send is left out of it.
+    """
+
+    __slots__ = ("_client", "_pending", "_sending")
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pending: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def submit(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            task = loop.create_task(self._send())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        self._pending.append((script, keys, args, future))
+        return future
+
+    async def _send(self) -> None:
+        batch = [call for call in self._pending if not call[3].done()]
+        self._pending = []
+        try:
+            if len(batch) == 1:
+                script, keys, args, future = batch[0]
+                replies: list[Any] = [await script._script(keys=keys, args=args)]
+            else:
+                replies = await self._pipelined(batch)
+                missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+                if missing:  # Redis restarted or failed over: its script cache is empty
+                    for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
+                        await self._client.script_load(script._script.script)
+                    again = await self._pipelined([batch[i] for i in missing])
+                    for i, reply in zip(missing, again, strict=True):
+                        replies[i] = reply
+        except Exception as exc:  # noqa: BLE001 - not handled here: each caller raises it, as its own call would
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # this task was cancelled (the loop is closing): so are the calls it carried
+            for *_, future in batch:
+                future.cancel()
+            raise
+        for (*_, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _pipelined(self, batch: Sequence[tuple[Script, Sequence[str], Sequence[Any], Any]]) -> list[Any]:
+        pipe: Any = self._client.pipeline(transaction=False)
+        for script, keys, args, _ in batch:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+_batchers: weakref.WeakKeyDictionary[Any, _Batcher] = weakref.WeakKeyDictionary()
+
+
+def _batcher(client: RedisClient) -> _Batcher | None:
+    """The client's batcher; None on a cluster (its calls go to the nodes of their slots, one by one)."""
+    if is_cluster(client):
+        return None
+    batcher = _batchers.get(client)
+    if batcher is None:
+        assert isinstance(client, aioredis.Redis)
+        batcher = _batchers[client] = _Batcher(client)
+    return batcher
+
+
 class Script:
     """A Lua script of a Redis backend: `await script(keys, args)` is one `EVALSHA` (the script is loaded
-    again after a Redis restart or failover), `await script.many(calls)` one call per `(keys, args)`."""
+    again after a Redis restart or failover; on a single Redis, batched with the calls of the same event-loop
+    turn), `await script.many(calls)` one call per `(keys, args)`."""
 
-    __slots__ = ("_client", "_script")
+    __slots__ = ("_batcher", "_client", "_script")
 
     def __init__(self, client: RedisClient, source: str) -> None:
         self._client = client
         self._script: AsyncScript = client.register_script(source)
+        self._batcher = _batcher(client)
 
     @property
     def sha(self) -> str:
@@ -169,6 +259,8 @@ class Script:
         return sha
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._batcher is not None:
+            return await self._batcher.submit(self, keys, args)
         return await self._script(keys=keys, args=args)
 
     async def many(self, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
