@@ -301,13 +301,11 @@ class Run:
         finally:
             if self._beat is not None:
                 self._beat.cancel()  # before the release: no beat may refresh a lease or a slot given up
-            with contextlib.suppress(AppError):
-                await deps.registry.release(spec.conversation.id, spec.run_id)
+            # The conversation's hold and the limits are given up together (on one Redis, one round trip).
             if self._on_end is not None:
-                try:
-                    await self._on_end(used)
-                except AppError as exc:
-                    log.warning("run %s could not settle its limits: %s", spec.run_id, exc.message)
+                await asyncio.gather(self._release(), self._settle(used))
+            else:
+                await self._release()
             log_run_end(
                 run=spec.run_id,
                 thread=spec.conversation.id,
@@ -319,6 +317,17 @@ class Run:
                 duration_ms=(time.monotonic() - self._started) * 1000,
                 **({"estimated_tokens": self._estimated} if self._estimated else {}),
             )
+
+    async def _release(self) -> None:
+        with contextlib.suppress(AppError):
+            await self.deps.registry.release(self.spec.conversation.id, self.spec.run_id)
+
+    async def _settle(self, used: Usage) -> None:
+        assert self._on_end is not None
+        try:
+            await self._on_end(used)
+        except AppError as exc:
+            log.warning("run %s could not settle its limits: %s", self.spec.run_id, exc.message)
 
     def _title_changes(self, conversation: Conversation, title: str) -> dict[str, Any]:
         """What the title job's `title` changes in the stored `conversation` (whose title is not the user's).

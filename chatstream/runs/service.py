@@ -375,7 +375,7 @@ class RunService:
             if not plan.new:
                 # Before the new user message, so the conversation keeps its order: the lost answer first.
                 await self._recover_previous(conversation_id, spec.run_id)
-            if plan.new:
+            if plan.new and (rewind_from is not None or user_message is None):
                 await deps.store.put_conversation(spec.conversation)
             if rewind_from is not None:
                 # Regenerate or edit: one atomic step removes the old answer (or message) and what follows,
@@ -386,10 +386,12 @@ class RunService:
                 if removed is None and user_message is not None:
                     await deps.store.save_message(user_message)
                 await deps.buffer.create(conversation_id, spec.run_id)
-            # Independent writes, in parallel: with Redis each is a round trip on the way to the first token.
+            # Independent writes, in parallel: with Redis each is a round trip on the way to the first token (on
+            # one Redis, calls made in the same turn share one). A new conversation's record goes first.
             elif user_message is not None:
                 await asyncio.gather(
-                    deps.store.save_message(user_message), deps.buffer.create(conversation_id, spec.run_id)
+                    self._store_user_message(spec.conversation if plan.new else None, user_message),
+                    deps.buffer.create(conversation_id, spec.run_id),
                 )
             else:
                 await deps.buffer.create(conversation_id, spec.run_id)
@@ -416,6 +418,12 @@ class RunService:
             model=spec.model,
             headers=dict(admission.headers) if admission is not None else {},
         )
+
+    async def _store_user_message(self, new: Conversation | None, message: Message) -> None:
+        """`message` stored, in its `new` conversation when that is given (created first)."""
+        if new is not None:
+            await self.deps.store.put_conversation(new)
+        await self.deps.store.save_message(message)
 
     async def _hold(self, conversation_id: str, run_id: str) -> str | None:
         """Claim the conversation for `run_id`; the run holding it instead, if any."""
