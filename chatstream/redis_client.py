@@ -9,10 +9,10 @@ and touches one slot, which is what Redis Cluster requires. Where one call carri
 (a process's stream writes, lease renewals), `slot_groups` splits it by slot on a cluster and keeps it whole
 on a single Redis, and `Script.many` sends one call per group: one pipeline per node, all nodes at once.
 
-On a single Redis, the script calls that concurrent requests make in one turn of the event loop go out as one
-pipeline (`_Batcher`): a burst of run starts pays redis-py's per-call cost (a pooled connection, a write, a
-read) once per turn rather than once per call. Each call keeps its own reply or error; calls of one task stay
-in order, since a task awaits each before the next.
+On a single Redis, script calls keep one round trip in flight per client; the calls concurrent requests make
+meanwhile go out together as one pipeline when it returns (`_Batcher`): a burst of run starts pays redis-py's
+per-call cost (a pooled connection, a write, a read) once per round trip rather than once per call. Each call
+keeps its own reply or error; calls of one task stay in order, since a task awaits each before the next.
 
 Every Redis backend wraps its calls in `unavailable()`, so callers above the backends only ever see the
 app's error tree (STYLE §7). The client reconnects by itself: a failed connection is dropped from the pool
@@ -160,38 +160,54 @@ def slot_groups(client: RedisClient, items: Sequence[T], key: Callable[[T], str]
 
 
 class _Batcher:
-    """The script calls of one event-loop turn on a single Redis, sent together.
+    """Script calls on a single Redis: one round trip in flight, the calls made meanwhile sent together next.
 
-    The first call of a turn starts the task that sends them; it runs on the next turn, so every call made
-    meanwhile (by other requests' tasks) rides with it. One call alone is sent as `EVALSHA` (redis-py loads
-    the script if Redis lost it); more go out as one pipeline, and the calls Redis answers with NOSCRIPT (it
-    restarted) are sent again once their scripts are loaded. A connection failure fails every call of the
-    batch, as it would have failed each. A caller cancelled before its turn's send is left out of it.
+    A call made while none is in flight goes out at once, as one `EVALSHA` (redis-py loads the script if
+    Redis lost it): alone, a call costs what it did without batching. Calls made while one is in flight
+    queue up; when it returns, they go out together as one pipeline, and so on, Nagle-like (as the stream
+    buffer batches its writes). A burst of run starts pays redis-py's per-call cost (a pooled connection, a
+    write and a read, ~150-300 us of CPU here) once per round trip rather than once per call. Calls Redis
+    answers with NOSCRIPT (it restarted) are sent again once their scripts are loaded; a connection failure
+    fails every call of its batch, as it would have failed each; a caller cancelled while queued is left out.
     """
 
-    __slots__ = ("_client", "_pending", "_sending")
+    __slots__ = ("_busy", "_client", "_pending", "_sending")
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
         self._pending: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]] = []
+        self._busy: asyncio.AbstractEventLoop | None = None
+        """The loop a round trip is in flight on; None: none is."""
         self._sending: set[asyncio.Task[None]] = set()
 
-    def submit(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> asyncio.Future[Any]:
+    async def call(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._pending:
-            task = loop.create_task(self._send())
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-        self._pending.append((script, keys, args, future))
-        return future
+        if self._busy is loop:
+            future: asyncio.Future[Any] = loop.create_future()
+            self._pending.append((script, keys, args, future))
+            return await future
+        # None in flight (or only on a loop that is gone, as when tests run one loop after another).
+        self._busy, self._pending = loop, []
+        try:
+            return await script._script(keys=keys, args=args)
+        finally:
+            self._next(loop)
 
-    async def _send(self) -> None:
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A round trip ended: send what queued meanwhile, or mark none in flight."""
         batch = [call for call in self._pending if not call[3].done()]
         self._pending = []
+        if not batch or loop.is_closed():
+            self._busy = None
+            return
+        task = loop.create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[Script, Sequence[str], Sequence[Any], asyncio.Future[Any]]]) -> None:
         try:
             if len(batch) == 1:
-                script, keys, args, future = batch[0]
+                script, keys, args, _ = batch[0]
                 replies: list[Any] = [await script._script(keys=keys, args=args)]
             else:
                 replies = await self._pipelined(batch)
@@ -206,18 +222,20 @@ class _Batcher:
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            return
         except BaseException:  # this task was cancelled (the loop is closing): so are the calls it carried
             for *_, future in batch:
                 future.cancel()
             raise
-        for (*_, future), reply in zip(batch, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, BaseException):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        else:
+            for (*_, future), reply in zip(batch, replies, strict=True):
+                if future.done():
+                    continue
+                if isinstance(reply, BaseException):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+        finally:
+            self._next(asyncio.get_running_loop())
 
     async def _pipelined(self, batch: Sequence[tuple[Script, Sequence[str], Sequence[Any], Any]]) -> list[Any]:
         pipe: Any = self._client.pipeline(transaction=False)
@@ -242,8 +260,8 @@ def _batcher(client: RedisClient) -> _Batcher | None:
 
 class Script:
     """A Lua script of a Redis backend: `await script(keys, args)` is one `EVALSHA` (the script is loaded
-    again after a Redis restart or failover; on a single Redis, batched with the calls of the same event-loop
-    turn), `await script.many(calls)` one call per `(keys, args)`."""
+    again after a Redis restart or failover; on a single Redis, batched with the calls made while another is in
+    flight), `await script.many(calls)` one call per `(keys, args)`."""
 
     __slots__ = ("_batcher", "_client", "_script")
 
@@ -260,7 +278,7 @@ class Script:
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if self._batcher is not None:
-            return await self._batcher.submit(self, keys, args)
+            return await self._batcher.call(self, keys, args)
         return await self._script(keys=keys, args=args)
 
     async def many(self, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:

@@ -1,7 +1,8 @@
-"""On a single Redis, the script calls of one event-loop turn go out as one pipeline (`redis_client._Batcher`).
+"""On a single Redis, script calls keep one round trip in flight; the calls made meanwhile go out together as
+one pipeline when it returns (`redis_client._Batcher`).
 
-Each caller keeps its own reply or error; a script Redis lost is loaded again; a caller cancelled before the
-send is left out; a connection failure reaches every caller. fakeredis by default, and the real server when
+Each caller keeps its own reply or error; a script Redis lost is loaded again; a caller cancelled while queued
+is left out; a connection failure reaches every caller. fakeredis by default, and the real server when
 `REDIS_URL` is set.
 """
 
@@ -69,13 +70,13 @@ class _PipelineSpy:
         client.pipeline = pipeline
 
 
-async def test_calls_of_one_turn_go_out_as_one_pipeline_each_with_its_own_reply(client: Any) -> None:
+async def test_calls_made_while_one_is_in_flight_go_out_as_one_pipeline_each_with_its_own_reply(client: Any) -> None:
     script = Script(client, ECHO)
     await script([client.test_key], ["load"])  # a first call loads the script (else: NOSCRIPT, load, again)
     spy = _PipelineSpy(client)
     replies = await asyncio.gather(*(script([client.test_key], [f"call-{i}"]) for i in range(10)))
     assert replies == [f"call-{i}".encode() for i in range(10)]
-    assert spy.sizes == [10]
+    assert spy.sizes == [9]  # the first went out alone; the nine made while it was in flight, together
     assert int(await client.get(client.test_key)) == 11
 
 
@@ -105,17 +106,20 @@ async def test_scripts_redis_lost_are_loaded_again(client: Any) -> None:
     echo, other = Script(client, ECHO), Script(client, "return 'other'")
     assert await echo([client.test_key], ["warm"]) == b"warm"
     await client.script_flush()
-    # Batched: two different scripts answered NOSCRIPT in one pipeline, both loaded and sent again.
-    replies = await asyncio.gather(echo([client.test_key], ["x"]), other([client.test_key], []))
-    assert list(replies) == [b"x", b"other"]
+    # Batched: two different scripts answered NOSCRIPT in one pipeline (behind a first call), both loaded
+    # and sent again.
+    replies = await asyncio.gather(
+        echo([client.test_key], ["first"]), echo([client.test_key], ["x"]), other([client.test_key], [])
+    )
+    assert list(replies) == [b"first", b"x", b"other"]
     await client.script_flush()
     assert await echo([client.test_key], ["alone"]) == b"alone"  # alone: redis-py's own reload
 
 
-async def test_a_caller_cancelled_before_the_send_is_left_out(client: Any) -> None:
+async def test_a_caller_cancelled_while_queued_is_left_out(client: Any) -> None:
     script = Script(client, ECHO)
     tasks = [asyncio.create_task(script([client.test_key], [str(i)])) for i in range(3)]
-    await asyncio.sleep(0)  # the three have queued their calls; the turn's send has not run yet
+    await asyncio.sleep(0)  # the first call is in flight, the other two queued behind it
     tasks[1].cancel()
     done = await asyncio.gather(*tasks, return_exceptions=True)
     assert done[0] == b"0"
