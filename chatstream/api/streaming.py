@@ -37,7 +37,7 @@ from chatstream.protocol.chunks import (
 )
 from chatstream.protocol.dialects import Dialect, UIDialect, source_json
 from chatstream.protocol.sse import PING, UI_STREAM_HEADERS
-from chatstream.streams.reader import StreamHandoffError, follow
+from chatstream.streams.reader import FinalBatch, StreamHandoffError, follow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -54,6 +54,12 @@ if TYPE_CHECKING:
 __all__ = ["EventStream", "collect_answer", "sse_response", "stored_chunks", "stored_response"]
 
 _LAST_BODY: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+class _LastChunk(bytes):
+    """A body's last chunk: `EventStream` sends it as the response's end."""
+
+    __slots__ = ()
 
 
 class EventStream(Stream):
@@ -107,11 +113,21 @@ class _ASGIEventStream(ASGIStreamingResponse):
         assert task is not None
         watch = _DisconnectWatch(task, receive)
         try:
+            ended = False
             async for chunk in self.iterator:
+                if ended:
+                    continue  # nothing follows the last chunk (`_body` yields none after it)
+                if type(chunk) is _LastChunk:
+                    # The stream's end in the response's last write (with the chunked body's terminator).
+                    watch.stop()  # a server may answer `receive()` with a disconnect once the response is complete
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    ended = True
+                    continue
                 event: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": True}  # type: ignore[typeddict-item]
                 await send(event)
-            watch.stop()  # a server may answer `receive()` with a disconnect once the response is complete
-            await send(_LAST_BODY)
+            if not ended:
+                watch.stop()
+                await send(_LAST_BODY)
         except asyncio.CancelledError:
             if watch.disconnected and task.uncancel() == 0:
                 return  # our own cancellation: the client left
@@ -161,6 +177,7 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no ho
 async def _body(
     services: Services, stream_id: str, run_id: str, after: str | None, dialect: Dialect
 ) -> AsyncIterator[bytes]:
+    ended = False
     try:
         async for batch in follow(
             services.buffer,
@@ -179,6 +196,13 @@ async def _body(
                 continue
             # One send per buffer read: a reader that fell behind catches up in a few large writes.
             out = [frame for entry in batch if (frame := dialect.entry(entry.cursor, entry.data))]
+            if out and isinstance(batch, FinalBatch):
+                # The final frames, the end marker and the body's end: one write where they were three. The
+                # loop goes on to `follow`'s end (it ends at once): a generator left open is closed by the loop
+                # later, through a thread-safe wake-up and a task of its own.
+                yield _LastChunk(b"".join((*out, dialect.end())))
+                ended = True
+                continue
             if out:
                 yield out[0] if len(out) == 1 else b"".join(out)
     except StreamHandoffError:
@@ -187,6 +211,8 @@ async def _body(
         return
     except AppError as exc:
         yield dialect.error(exc.message, exc.code)
+    if ended:
+        return
     end = dialect.end()
     if end:
         yield end

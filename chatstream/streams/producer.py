@@ -2,12 +2,14 @@
 
 Batching is Nagle-like: a frame written while no write is in flight goes out at once (no added latency
 to the first token), and frames that arrive while a write is in flight, or within `window` seconds after
-it, ride together in the next one. With the memory buffer every frame is appended at once.
+it, ride together in the next one. With the memory buffer every frame is appended at once, deferred
+ones aside.
 
 A frame written with `defer=True` (a run's `start`, `start-step`: frames with no content) does not start a
 write itself: it waits, at most `defer_window` seconds, for the next frame that does, and goes out with it.
 A run's first token then leaves in the stream's first write, where it used to queue behind two writes of
-preamble (and each run start saves a round trip).
+preamble (and each run start saves a round trip). With the memory buffer, a reader then wakes once for the
+preamble and the first token, after the provider request went out, where it woke twice before it.
 """
 
 from __future__ import annotations
@@ -54,8 +56,19 @@ class StreamWriter:
         if self._failure is not None:
             raise self._failure
         if not self._batched:
+            if defer:
+                self._pending.append(frame)
+                if self._deferred is None:
+                    self._deferred = asyncio.get_running_loop().call_later(self._defer_window, self._kick)
+                return
+            frames: Sequence[bytes] = (frame,)
+            if self._pending:  # deferred frames go out with this one
+                if self._deferred is not None:
+                    self._deferred.cancel()
+                    self._deferred = None
+                frames, self._pending = [*self._pending, frame], []
             self.writes += 1
-            await self._append((frame,))
+            await self._append(frames)
             return
         self._pending.append(frame)
         if defer:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from chatstream.runs.registry import RunRegistry
     from chatstream.streams.base import StreamBuffer, StreamEntry
 
-__all__ = ["PING", "PRODUCER_LOST", "ProducerLostError", "StreamHandoffError", "follow"]
+__all__ = ["PING", "PRODUCER_LOST", "FinalBatch", "ProducerLostError", "StreamHandoffError", "follow"]
 
 PING = None
 """Yielded by `follow` when the stream has been silent for a ping interval."""
@@ -38,6 +38,13 @@ PRODUCER_LOST = "the instance producing this answer stopped; the answer is incom
 """The error a reader ends with, and the stored answer carries, when the run's producer died."""
 
 log = logging.getLogger("chatstream.streams")
+
+
+class FinalBatch(list["StreamEntry"]):
+    """The stream's last batch, its final frame included: `follow` yields it and ends. A reader that knows
+    it can write its own end with it (the response's last write), rather than after it."""
+
+    __slots__ = ()
 
 
 class ProducerLostError(AppError):
@@ -103,7 +110,7 @@ async def follow(
         if result is None:
             raise StreamGoneError("the stream expired or was deleted")
         if result.entries:
-            yield result.entries
+            yield FinalBatch(result.entries) if result.done else result.entries
             cursor = result.entries[-1].cursor
             last_sent = time.monotonic()
         if result.done:
@@ -132,7 +139,7 @@ async def follow(
                 result = await buffer.read(stream_id, cursor, block=poll)
             if result is not None:
                 if result.entries:
-                    yield result.entries
+                    yield FinalBatch(result.entries) if result.done else result.entries
                 if result.done:
                     return
             raise ProducerLostError(PRODUCER_LOST)

@@ -108,3 +108,28 @@ async def test_deferred_frames_go_out_alone_after_the_window() -> None:
     result = await buffer.read("s", None)
     assert result is not None and result.done
     assert [e.data for e in result.entries] == [b"start", b"start-step", b"end"]
+
+
+async def test_unbatched_deferred_frames_ride_with_the_next_frame_or_go_after_the_window() -> None:
+    """The memory buffer too: the preamble waits for the first token (one reader wake-up, one client write)."""
+    buffer = MemoryStreamBuffer()
+    await buffer.create("s", "r")
+    writer = StreamWriter(buffer, "s", batched=False, defer_window=5.0)
+    await writer.write(b"start", defer=True)
+    await writer.write(b"start-step", defer=True)
+    result = await buffer.read("s", None)
+    assert result is not None and result.entries == []
+    await writer.write(b"token")
+    result = await buffer.read("s", None)
+    assert result is not None and [e.data for e in result.entries] == [b"start", b"start-step", b"token"]
+    # Alone: out after the window; close() writes what still waits, in order.
+    writer = StreamWriter(buffer, "s", batched=False, defer_window=0.03)
+    await writer.write(b"finish-step", defer=True)
+    await asyncio.sleep(0.08)
+    result = await buffer.read("s", "3")
+    assert result is not None and [e.data for e in result.entries] == [b"finish-step"]
+    await writer.write(b"start-step-2", defer=True)
+    await writer.close([b"end"])
+    result = await buffer.read("s", "4")
+    assert result is not None and result.done
+    assert [e.data for e in result.entries] == [b"start-step-2", b"end"]
