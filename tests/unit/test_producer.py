@@ -72,13 +72,19 @@ async def test_close_never_cancels_an_append_in_flight() -> None:
     assert [e.data for e in result.entries] == [str(i).encode() for i in range(10)] + [b"end"]
 
 
+async def _with_preamble(buffer: MemoryStreamBuffer, *, batched: bool) -> StreamWriter:
+    """A writer on a new stream of `buffer` that has written a run's preamble (`start`, `start-step`), deferred."""
+    await buffer.create("s", "r")
+    writer = StreamWriter(buffer, "s", batched=batched, defer_window=5.0)
+    await writer.write(b"start", defer=True)
+    await writer.write(b"start-step", defer=True)
+    return writer
+
+
 async def test_deferred_frames_ride_with_the_next_frame() -> None:
     """A run's preamble (`defer=True`) starts no write: its first token goes out in the stream's first write."""
     buffer = SlowBuffer()
-    await buffer.create("s", "r")
-    writer = StreamWriter(buffer, "s", batched=True, defer_window=5.0)
-    await writer.write(b"start", defer=True)
-    await writer.write(b"start-step", defer=True)
+    writer = await _with_preamble(buffer, batched=True)
     await asyncio.sleep(0.02)
     assert buffer.batches == []  # nothing written yet, well past an append's time
     await writer.write(b"token")
@@ -113,10 +119,7 @@ async def test_deferred_frames_go_out_alone_after_the_window() -> None:
 async def test_unbatched_deferred_frames_ride_with_the_next_frame_or_go_after_the_window() -> None:
     """The memory buffer too: the preamble waits for the first token (one reader wake-up, one client write)."""
     buffer = MemoryStreamBuffer()
-    await buffer.create("s", "r")
-    writer = StreamWriter(buffer, "s", batched=False, defer_window=5.0)
-    await writer.write(b"start", defer=True)
-    await writer.write(b"start-step", defer=True)
+    writer = await _with_preamble(buffer, batched=False)
     result = await buffer.read("s", None)
     assert result is not None and result.entries == []
     await writer.write(b"token")
