@@ -1,7 +1,7 @@
 """Relay benchmark (SPEC §8, issue 13): the server relaying a fake OpenAI-compatible upstream, against reading that
 upstream directly, in the same run. Every figure is reported as a ratio to the direct read.
 
-    .venv/bin/python -m bench.relay                       # memory, Redis, 2 workers, 2 instances behind nginx
+    .venv/bin/python -m bench.relay                       # the floor, memory, Redis, 2 workers, 2 instances + nginx
     .venv/bin/python -m bench.relay --quick               # smaller counts, no 1,000-stream phase (~2 min)
     .venv/bin/python -m bench.relay --config memory,redis
 
