@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from chatstream.errors import AppError, ShuttingDownError, StreamGoneError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, Awaitable, Callable
 
     from chatstream.runs.registry import RunRegistry
     from chatstream.streams.base import StreamBuffer, StreamEntry
@@ -71,7 +71,7 @@ async def follow(
     on_lost: Callable[[str, str], Awaitable[object]] | None = None,
     draining: Callable[[], bool] | None = None,
     watch: float = 0.0,
-) -> AsyncIterator[list[StreamEntry] | None]:
+) -> AsyncGenerator[list[StreamEntry] | None, None]:
     """Yield batches of entries after `after` until the stream's final one; `PING` after each silent interval.
 
     Raises `StreamGoneError` when the stream disappears and `ProducerLostError` when its run's lease

@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import subprocess
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -50,12 +51,17 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, Server
         delete_prefix(kind, prefix)
 
 
-_iterators: dict[int, AsyncIterator[Frame]] = {}
+_iterators: weakref.WeakKeyDictionary[httpx.Response, AsyncIterator[Frame]] = weakref.WeakKeyDictionary()
+"""Keyed by the response itself: keyed by `id()`, a later test's response could get an earlier one's id, and
+with it that response's finished iterator (its stream then read as empty)."""
 
 
 def frames_of(response: httpx.Response) -> AsyncIterator[Frame]:
     """One frame iterator per response, so a test can read part of a stream and then the rest."""
-    return _iterators.setdefault(id(response), iter_frames(response))
+    frames = _iterators.get(response)
+    if frames is None:
+        frames = _iterators[response] = iter_frames(response)
+    return frames
 
 
 def chat_body(text: str) -> dict[str, Any]:
