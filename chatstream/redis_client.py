@@ -210,14 +210,7 @@ class _Batcher:
                 script, keys, args, _ = batch[0]
                 replies: list[Any] = [await script._script(keys=keys, args=args)]
             else:
-                replies = await self._pipelined(batch)
-                missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-                if missing:  # Redis restarted or failed over: its script cache is empty
-                    for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
-                        await self._client.script_load(script._script.script)
-                    again = await self._pipelined([batch[i] for i in missing])
-                    for i, reply in zip(missing, again, strict=True):
-                        replies[i] = reply
+                replies = await _evalsha_all(self._client, [(script, keys, args) for script, keys, args, _ in batch])
         except Exception as exc:  # noqa: BLE001 - not handled here: each caller raises it, as its own call would
             for *_, future in batch:
                 if not future.done():
@@ -237,11 +230,27 @@ class _Batcher:
         finally:
             self._next(asyncio.get_running_loop())
 
-    async def _pipelined(self, batch: Sequence[tuple[Script, Sequence[str], Sequence[Any], Any]]) -> list[Any]:
-        pipe: Any = self._client.pipeline(transaction=False)
-        for script, keys, args, _ in batch:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
+
+async def _evalsha_all(client: RedisClient, calls: Sequence[tuple[Script, Sequence[str], Sequence[Any]]]) -> list[Any]:
+    """One reply per `(script, keys, args)` call, in order, pipelined (one pipeline per node on a cluster); a call
+    that failed has its exception in its place. Calls Redis answered with NOSCRIPT (a node restarted or failed
+    over: its script cache is empty) are sent again once their scripts are loaded."""
+    replies = await _pipelined(client, calls)
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
+            await client.script_load(script._script.script)
+        for i, reply in zip(missing, await _pipelined(client, [calls[i] for i in missing]), strict=True):
+            replies[i] = reply
+    return replies
+
+
+async def _pipelined(client: RedisClient, calls: Sequence[tuple[Script, Sequence[str], Sequence[Any]]]) -> list[Any]:
+    # A plain EVALSHA command: a cluster pipeline blocks its `evalsha` method, not the command.
+    pipe: Any = client.pipeline(transaction=False)  # queued commands return the pipeline
+    for script, keys, args in calls:
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    return list(await pipe.execute(raise_on_error=False))
 
 
 _batchers: weakref.WeakKeyDictionary[Any, _Batcher] = weakref.WeakKeyDictionary()
@@ -287,20 +296,7 @@ class Script:
         Calls with keys of several slots are refused on a cluster: split them with `slot_groups` first."""
         if len(calls) <= 1:
             return [await self(*calls[0])] if calls else []
-        replies = await self._pipelined(calls)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:  # a node restarted or failed over: its script cache is empty
-            await self._client.script_load(self._script.script)
-            for i, reply in zip(missing, await self._pipelined([calls[i] for i in missing]), strict=True):
-                replies[i] = reply
-        return replies
-
-    async def _pipelined(self, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
-        # A plain EVALSHA command: a cluster pipeline blocks its `evalsha` method, not the command.
-        pipe: Any = self._client.pipeline(transaction=False)  # queued commands return the pipeline
-        for keys, args in calls:
-            pipe.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
+        return await _evalsha_all(self._client, [(self, keys, args) for keys, args in calls])
 
 
 def load_script(client: RedisClient, package: str, name: str) -> Script:
