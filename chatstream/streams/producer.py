@@ -55,33 +55,27 @@ class StreamWriter:
         `defer_window`) for the next frame written without it."""
         if self._failure is not None:
             raise self._failure
-        if not self._batched:
-            if defer:
-                self._pending.append(frame)
-                if self._deferred is None:
-                    self._deferred = asyncio.get_running_loop().call_later(self._defer_window, self._kick)
-                return
-            frames: Sequence[bytes] = (frame,)
-            if self._pending:  # deferred frames go out with this one
-                if self._deferred is not None:
-                    self._deferred.cancel()
-                    self._deferred = None
-                frames, self._pending = [*self._pending, frame], []
-            self.writes += 1
-            await self._append(frames)
-            return
         self._pending.append(frame)
         if defer:
             if self._deferred is None and (self._flusher is None or self._idle is not None):
                 self._deferred = asyncio.get_running_loop().call_later(self._defer_window, self._kick)
             return
+        if not self._batched:  # appended now, with the deferred frames waiting before it
+            self._cancel_deferred()
+            frames, self._pending = self._pending, []
+            self.writes += 1
+            await self._append(frames)
+            return
         self._kick()
 
-    def _kick(self) -> None:
-        """Have the pending frames written: start the flusher, or wake it (a write in flight takes them next)."""
+    def _cancel_deferred(self) -> None:
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
+
+    def _kick(self) -> None:
+        """Have the pending frames written: start the flusher, or wake it (a write in flight takes them next)."""
+        self._cancel_deferred()
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush:{self._stream_id}")
         elif self._idle is not None:
@@ -120,9 +114,7 @@ class StreamWriter:
         The flusher is never cancelled mid-append (that could lose or repeat a batch): it is asked to
         stop and awaited.
         """
-        if self._deferred is not None:
-            self._deferred.cancel()
-            self._deferred = None
+        self._cancel_deferred()
         if self._flusher is not None:
             self._closing = True
             for waiting in (self._idle, self._pause):
