@@ -303,7 +303,7 @@ class Run:
                 self._beat.cancel()  # before the release: no beat may refresh a lease or a slot given up
             # The conversation's hold and the limits are given up together (on one Redis, one round trip).
             if self._on_end is not None:
-                await asyncio.gather(self._release(), self._settle(used))
+                await asyncio.gather(self._release(), self._settle(self._on_end, used))
             else:
                 await self._release()
             log_run_end(
@@ -322,10 +322,9 @@ class Run:
         with contextlib.suppress(AppError):
             await self.deps.registry.release(self.spec.conversation.id, self.spec.run_id)
 
-    async def _settle(self, used: Usage) -> None:
-        assert self._on_end is not None
+    async def _settle(self, on_end: Callable[[Usage | None], Awaitable[None]], used: Usage) -> None:
         try:
-            await self._on_end(used)
+            await on_end(used)
         except AppError as exc:
             log.warning("run %s could not settle its limits: %s", self.spec.run_id, exc.message)
 
